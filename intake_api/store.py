@@ -1,0 +1,412 @@
+"""The file store: one crash-safe JSON file per ticket, the only writer of data/tickets.
+
+Layout: `tickets/YYYY/MM/DD/<id>.json` (the date is the one inside the id, Asia/Shanghai).
+Writes go to a temp file in the same folder, are fsynced, renamed (or hard-linked, for a
+new ticket, so that an id can never be taken twice) into place, and the folder is fsynced.
+Updates of one ticket are serialised across processes by a striped `flock`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import logging
+import os
+import secrets
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from .clock import Clock, SystemClock, format_ts, local_date_str
+from .journal import Change, Journal
+from .model import ID_RE, ChainError, Ticket
+
+log = logging.getLogger(__name__)
+
+LOCK_STRIPES = 256
+TMP_SUFFIX = ".tmp"
+
+
+class StoreError(Exception):
+    """A write could not be made durable; nothing was changed."""
+
+
+class TicketNotFound(KeyError):
+    pass
+
+
+class InvalidTicketId(ValueError):
+    pass
+
+
+class CorruptTicket(ValueError):
+    """A ticket file that does not parse, validate or verify."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+def check_id(ticket_id: str) -> str:
+    """Refuse anything that is not a well-formed ticket id, before touching a file."""
+    if not isinstance(ticket_id, str) or not ID_RE.fullmatch(ticket_id):
+        raise InvalidTicketId(f"not a ticket id: {ticket_id!r}")
+    return ticket_id
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class ScanReport:
+    """What a scan found besides valid tickets."""
+
+    invalid: list[CorruptTicket] = field(default_factory=list)
+    quarantined: list[Path] = field(default_factory=list)
+    temp_removed: list[Path] = field(default_factory=list)
+
+
+class Store:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        prefix: str = "LY",
+        clock: Clock | None = None,
+        durable: bool = True,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.tickets_dir = self.data_dir / "tickets"
+        self.quarantine_dir = self.data_dir / "quarantine"
+        self.locks_dir = self.data_dir / ".locks"
+        self.prefix = prefix
+        self.clock = clock or SystemClock()
+        self.durable = durable
+        for d in (self.tickets_dir, self.locks_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        self.journal = Journal(self.data_dir / "journal", durable=durable)
+
+    # -- paths ---------------------------------------------------------------
+
+    def path_for(self, ticket_id: str) -> Path:
+        check_id(ticket_id)
+        day = ticket_id[len(ticket_id) - 14 : len(ticket_id) - 6]
+        return self.tickets_dir / day[:4] / day[4:6] / day[6:8] / f"{ticket_id}.json"
+
+    def _day_dir(self, day: str) -> Path:
+        return self.tickets_dir / day[:4] / day[4:6] / day[6:8]
+
+    # -- locking -------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lock(self, ticket_id: str) -> Iterator[None]:
+        """Hold the cross-process lock for one ticket (striped over LOCK_STRIPES files)."""
+        stripe = int(hashlib.blake2s(ticket_id.encode(), digest_size=2).hexdigest(), 16) % LOCK_STRIPES
+        with open(self.locks_dir / f"{stripe:03d}.lock", "a+b") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    # -- ids -----------------------------------------------------------------
+
+    def _next_seq(self, day: str) -> int:
+        """Take the next sequence number of a day (a hint; link() makes it unique)."""
+        day_dir = self._day_dir(day)
+        day_dir.mkdir(parents=True, exist_ok=True)
+        with open(day_dir / ".seq", "a+b") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            fh.seek(0)
+            raw = fh.read().strip()
+            current = int(raw) if raw.isdigit() else self._max_seq(day_dir)
+            nxt = current + 1
+            fh.seek(0)
+            fh.truncate()
+            fh.write(str(nxt).encode())
+            fh.flush()
+            return nxt
+
+    def _max_seq(self, day_dir: Path) -> int:
+        best = 0
+        for name in os.listdir(day_dir):
+            if name.endswith(".json") and ID_RE.fullmatch(name[:-5]):
+                best = max(best, int(name[-11:-5]))
+        return best
+
+    def _reset_seq(self, day: str) -> None:
+        day_dir = self._day_dir(day)
+        with open(day_dir / ".seq", "a+b") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            fh.seek(0)
+            fh.truncate()
+            fh.write(str(self._max_seq(day_dir)).encode())
+
+    def new_id(self, when: datetime | None = None) -> str:
+        day = local_date_str(when or self.clock.now())
+        seq = self._next_seq(day)
+        if seq > 999_999:
+            raise StoreError(f"sequence for {day} exhausted")
+        return f"{self.prefix}{day}{seq:06d}"
+
+    # -- writing -------------------------------------------------------------
+
+    def _write_tmp(self, path: Path, payload: bytes) -> Path:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{TMP_SUFFIX}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            view = memoryview(payload)
+            while view:
+                n = os.write(fd, view)
+                view = view[n:]
+            if self.durable:
+                os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
+        os.close(fd)
+        return tmp
+
+    def _journal(self, ticket: Ticket) -> None:
+        now = self.clock.now()
+        self.journal.append(
+            [Change(ticket.id, ticket.last.seq, str(ticket.last.type), format_ts(now))], now=now
+        )
+
+    def create(self, build: Callable[[str], Ticket], *, when: datetime | None = None) -> Ticket:
+        """Allocate an id, build the ticket with it and store it; retried on id collision."""
+        for _attempt in range(50):
+            ticket_id = self.new_id(when)
+            ticket = build(ticket_id)
+            if ticket.id != ticket_id:
+                raise ValueError("build() must use the id it was given")
+            path = self.path_for(ticket_id)
+            try:
+                tmp = self._write_tmp(path, ticket.to_json())
+            except OSError as exc:
+                raise StoreError(f"cannot write ticket {ticket_id}: {exc.strerror}") from exc
+            try:
+                self._journal(ticket)
+                os.link(tmp, path)
+            except FileExistsError:
+                # The day's counter was behind the folder (a crash lost its update).
+                self._reset_seq(ticket_id[-14:-6])
+                continue
+            except OSError as exc:
+                raise StoreError(f"cannot store ticket {ticket_id}: {exc.strerror}") from exc
+            finally:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+            self._sync_dir(path.parent)
+            return ticket
+        raise StoreError("could not allocate a free ticket id")
+
+    def _sync_dir(self, path: Path) -> None:
+        if self.durable:
+            try:
+                _fsync_dir(path)
+            except OSError as exc:
+                raise StoreError(f"cannot sync {path}: {exc.strerror}") from exc
+
+    def _replace(self, ticket: Ticket) -> None:
+        path = self.path_for(ticket.id)
+        try:
+            tmp = self._write_tmp(path, ticket.to_json())
+        except OSError as exc:
+            raise StoreError(f"cannot write ticket {ticket.id}: {exc.strerror}") from exc
+        try:
+            self._journal(ticket)
+            os.replace(tmp, path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise StoreError(f"cannot store ticket {ticket.id}: {exc.strerror}") from exc
+        self._sync_dir(path.parent)
+
+    def update(self, ticket_id: str, change: Callable[[Ticket], Ticket]) -> Ticket:
+        """Apply `change` to the current version under the ticket's lock and store it."""
+        with self.lock(ticket_id):
+            current = self.get(ticket_id)
+            new = change(current)
+            if new is current:
+                return current
+            if new.id != current.id or new.events[: len(current.events)] != current.events:
+                raise ValueError("an update may only append events")
+            self._replace(new)
+            return new
+
+    def bulk_write(self, tickets: Iterable[Ticket], *, batch: int = 2000) -> int:
+        """Write many tickets fast (demo data, benchmarks): same format and guarantees.
+
+        Temp files of a batch are written, flushed to disk with one sync(), then renamed
+        into place and their folders fsynced: one sync per batch instead of per file.
+        """
+        count = 0
+        pending: list[tuple[Path, Path, Ticket]] = []
+        for ticket in tickets:
+            path = self.path_for(ticket.id)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
+            tmp.write_bytes(ticket.to_json())
+            pending.append((tmp, path, ticket))
+            if len(pending) >= batch:
+                count += self._commit_batch(pending)
+                pending = []
+        count += self._commit_batch(pending)
+        return count
+
+    def _commit_batch(self, pending: list[tuple[Path, Path, Ticket]]) -> int:
+        if not pending:
+            return 0
+        if self.durable:
+            os.sync()
+        now = self.clock.now()
+        stamp = format_ts(now)
+        self.journal.append(
+            [Change(t.id, t.last.seq, "bulk", stamp) for _, _, t in pending], now=now
+        )
+        dirs = set()
+        for tmp, path, _ in pending:
+            os.replace(tmp, path)
+            dirs.add(path.parent)
+        for d in dirs:
+            if self.durable:
+                _fsync_dir(d)
+            self._reset_seq_dir(d)
+        return len(pending)
+
+    def _reset_seq_dir(self, day_dir: Path) -> None:
+        with open(day_dir / ".seq", "a+b") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            fh.seek(0)
+            raw = fh.read().strip()
+            current = int(raw) if raw.isdigit() else 0
+            best = max(current, self._max_seq(day_dir))
+            fh.seek(0)
+            fh.truncate()
+            fh.write(str(best).encode())
+
+    # -- reading -------------------------------------------------------------
+
+    def read_path(self, path: Path) -> Ticket:
+        """Read, validate and verify one ticket file; CorruptTicket if it is not sound."""
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise CorruptTicket(path, f"unreadable: {exc.strerror}") from None
+        try:
+            ticket = Ticket.from_json(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = ".".join(str(p) for p in first["loc"])
+            raise CorruptTicket(path, f"invalid at '{loc}': {first['msg']}") from None
+        try:
+            ticket.verify_chain()
+            ticket.state  # noqa: B018 - derivation must succeed too
+        except (ChainError, ValidationError, KeyError, TypeError, ValueError) as exc:
+            raise CorruptTicket(path, f"event log does not verify: {exc}") from None
+        if path.stem != ticket.id:
+            raise CorruptTicket(path, f"file name does not match ticket id {ticket.id}")
+        return ticket
+
+    def get(self, ticket_id: str) -> Ticket:
+        path = self.path_for(ticket_id)
+        if not path.exists():
+            raise TicketNotFound(ticket_id)
+        try:
+            return self.read_path(path)
+        except CorruptTicket as exc:
+            self.quarantine(path, exc.reason)
+            raise
+
+    def exists(self, ticket_id: str) -> bool:
+        return self.path_for(ticket_id).exists()
+
+    def paths(self) -> Iterator[Path]:
+        """Every ticket file, in id order (days sorted, then names)."""
+        root = self.tickets_dir
+        for y in sorted(_subdirs(root)):
+            for m in sorted(_subdirs(root / y)):
+                for d in sorted(_subdirs(root / y / m)):
+                    day = root / y / m / d
+                    for name in sorted(os.listdir(day)):
+                        if name.endswith(".json") and not name.startswith("."):
+                            yield day / name
+
+    def scan(self, *, quarantine: bool = False, report: ScanReport | None = None) -> Iterator[Ticket]:
+        """Yield every valid ticket; invalid files are reported (and quarantined if asked)."""
+        report = report if report is not None else ScanReport()
+        for path in self.paths():
+            try:
+                yield self.read_path(path)
+            except CorruptTicket as exc:
+                log.warning("invalid ticket file %s", exc)
+                report.invalid.append(exc)
+                if quarantine:
+                    report.quarantined.append(self.quarantine(path, exc.reason))
+
+    def quarantine(self, path: Path, reason: str) -> Path:
+        """Move a bad ticket file out of the store, keeping it and the reason."""
+        rel = path.relative_to(self.tickets_dir)
+        stamp = format_ts(self.clock.now()).replace(":", "")
+        dest = self.quarantine_dir / rel.parent / f"{path.name}.{stamp}"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(path, dest)
+        except FileNotFoundError:
+            return dest
+        dest.with_name(dest.name + ".reason.txt").write_text(reason + "\n", encoding="utf-8")
+        log.error("quarantined %s -> %s: %s", path, dest, reason)
+        self._sync_dir(path.parent)
+        return dest
+
+    def quarantined(self) -> list[Path]:
+        if not self.quarantine_dir.exists():
+            return []
+        return sorted(p for p in self.quarantine_dir.rglob("*") if p.is_file() and not p.name.endswith(".reason.txt"))
+
+    def recover(self) -> ScanReport:
+        """Clean stray temp files left by a crash (run at service start)."""
+        report = ScanReport()
+        for dirpath, _dirs, files in os.walk(self.tickets_dir):
+            for name in files:
+                if name.startswith(".") and name.endswith(TMP_SUFFIX):
+                    p = Path(dirpath) / name
+                    with contextlib.suppress(FileNotFoundError):
+                        p.unlink()
+                        report.temp_removed.append(p)
+        if report.temp_removed:
+            log.warning("removed %d stray temp files", len(report.temp_removed))
+        return report
+
+    def check(self) -> ScanReport:
+        """Verify every ticket file, quarantining the bad ones."""
+        report = self.recover()
+        for _ in self.scan(quarantine=True, report=report):
+            pass
+        return report
+
+
+def _subdirs(path: Path) -> list[str]:
+    try:
+        return [e.name for e in os.scandir(path) if e.is_dir() and e.name.isdigit()]
+    except FileNotFoundError:
+        return []
+
+
+def is_enospc(exc: BaseException) -> bool:
+    cause = exc.__cause__ or exc
+    return isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT)
