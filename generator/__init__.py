@@ -1,0 +1,1 @@
+"""The static-site generator: load -> redact -> aggregate -> render -> publish."""
