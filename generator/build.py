@@ -1,0 +1,458 @@
+"""The build: load -> redact -> aggregate -> render -> publish, full or incremental.
+
+`build(config)` decides: a full build when there is no live site or state, when the
+catalog, the shell (mkdocs.yml, content/pages) or the templates changed, or when asked;
+otherwise an incremental build from the store's change journal, which re-renders only
+the changed tickets' pages, the listing buckets they were in before and after, the
+affected feeds and counters, and one sitemap file per day touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import logging
+import os
+import shutil
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from intake_api.catalog import Catalog, load_catalog
+from intake_api.journal import START
+from intake_api.store import CorruptTicket, Store
+
+from . import publish
+from .config import TEMPLATE_VERSION, TEMPLATES_DIR, BuildConfig
+from .leakscan import LeakScanner
+from .pages import home, listings, sitemap
+from .pages import ticket as ticket_page
+from .pages.context import Site
+from .public import private_literals
+from .redact import RedactionError
+from .render import Output
+from .rows import Row, buckets, row_for
+from .sections import load_sections
+from .shell import Layout, build_shell, load_layout
+from .state import State
+from .worker import TicketRenderer, WorkerSetup, init, run_batch, texts_for
+
+log = logging.getLogger(__name__)
+
+BATCH = 1000
+
+
+@dataclass
+class BuildReport:
+    mode: str
+    tickets: int = 0
+    written: int = 0
+    skipped: int = 0
+    deleted: int = 0
+    bytes: int = 0
+    withheld: int = 0
+    held_back: list[tuple[str, str]] = field(default_factory=list)
+    invalid: list[tuple[str, str]] = field(default_factory=list)
+    changes: int = 0
+    stages: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        parts = [f"{self.mode} build: {self.tickets} ticket pages, {self.written} files written"]
+        if self.skipped:
+            parts.append(f"{self.skipped} unchanged")
+        if self.deleted:
+            parts.append(f"{self.deleted} removed")
+        if self.withheld:
+            parts.append(f"{self.withheld} withheld (confidential/hidden)")
+        if self.held_back:
+            parts.append(f"{len(self.held_back)} HELD BACK (redaction failed)")
+        if self.invalid:
+            parts.append(f"{len(self.invalid)} INVALID ticket files skipped")
+        return ", ".join(parts) + f" in {self.seconds:.2f} s"
+
+
+class _Timer:
+    def __init__(self, report: BuildReport) -> None:
+        self.report = report
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        yield
+        self.report.stages[name] = self.report.stages.get(name, 0.0) + time.perf_counter() - t0
+
+
+def _fingerprint(config: BuildConfig) -> str:
+    """What, when changed, calls for a full build: catalog, shell, templates, code version."""
+    h = hashlib.sha256(TEMPLATE_VERSION.encode())
+    files: list[Path] = [config.mkdocs_yml]
+    for root in (config.catalog_dir, config.content_dir / "pages", TEMPLATES_DIR, config.mkdocs_yml.parent / "site_src"):
+        if root.is_dir():
+            files += sorted(p for p in root.rglob("*") if p.is_file())
+    for p in files:
+        with contextlib.suppress(OSError):
+            st = p.stat()
+            h.update(f"{p}:{st.st_size}:{st.st_mtime_ns}".encode())
+    h.update(str(config.drafts).encode())
+    return h.hexdigest()
+
+
+@contextlib.contextmanager
+def _lock(config: BuildConfig) -> Iterator[None]:
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    with open(config.state_dir / "build.lock", "a+b") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
+def build(config: BuildConfig, *, full: bool = False) -> BuildReport:
+    """Bring the site up to date with data/ and content/."""
+    with _lock(config):
+        catalog = load_catalog(config.catalog_dir)
+        state_path = config.state_dir / "state.sqlite"
+        live = publish.live_root(config.site_dir)
+        need_full = full or live is None or not state_path.exists() or not (config.state_dir / "layout.json").exists()
+        if not need_full:
+            state = State(state_path)
+            need_full = not state.compatible or state.get_meta("fingerprint") != _fingerprint(config)
+            if not need_full:
+                try:
+                    return _incremental(config, catalog, state, live)
+                finally:
+                    state.close()
+            state.close()
+        return _full(config, catalog)
+
+
+# -- full build ------------------------------------------------------------------
+
+
+def _batches(store: Store) -> Iterator[list[Path]]:
+    batch: list[Path] = []
+    for p in store.paths():
+        batch.append(p)
+        if len(batch) >= BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _content(config: BuildConfig) -> dict:
+    """Editors' content the ticket pages refer to (episodes covering each ticket)."""
+    try:
+        from .episodes import episodes_by_ticket
+    except ModuleNotFoundError:
+        return {}
+    return episodes_by_ticket(config)
+
+
+def _full(config: BuildConfig, catalog: Catalog) -> BuildReport:
+    t_start = time.perf_counter()
+    report = BuildReport(mode="full")
+    timer = _Timer(report)
+    store = Store(config.data_dir, prefix=catalog.city.id_prefix, durable=False)
+    staging = publish.new_staging(config.site_dir)
+    tmp_state = config.state_dir / f"state.sqlite.new-{os.getpid()}"
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            Path(f"{tmp_state}{suffix}").unlink()
+    state = State(tmp_state)
+    try:
+        with timer.stage("shell"):
+            layout = build_shell(config_file=config.mkdocs_yml, out_dir=staging, base_url=config.base_url)
+        cursor = store.journal.head()  # changes after this point are replayed by the next build
+        now = config.clock_now()
+        setup = WorkerSetup(
+            data_dir=config.data_dir, catalog_dir=config.catalog_dir, out_dir=staging, layout=layout,
+            base=config.base_url, now=now, episodes_by_ticket=_content(config),
+        )
+        scanner = LeakScanner(withheld=set())
+        with timer.stage("tickets"):
+            state.begin()
+            results = _run_workers(setup, _batches(store), config.workers)
+            for res in results:
+                state.put_rows((Row(*r) for r in res.rows), res.texts)
+                for tid, reason in res.withheld:
+                    state.withhold(tid, reason)
+                    scanner.withheld.add(tid)
+                report.tickets += len(res.rows)
+                report.withheld += len(res.withheld)
+                report.held_back += res.held_back
+                report.invalid += res.invalid
+                report.bytes += res.bytes
+                scanner.findings += res.findings
+                scanner.phones |= res.phones
+            state.commit()
+        for tid, reason in report.held_back:
+            state.withhold(tid, f"held back: {reason}")
+            scanner.withheld.add(tid)
+        site = _site(config, catalog, state, layout, now, setup.episodes_by_ticket)
+        writer = publish.Writer(staging, staging=True)
+        with timer.stage("listings"):
+            for out in _all_listings(site):
+                scanner.check(out)
+                writer.write(out)
+        with timer.stage("sections"):
+            for section in load_sections():
+                for out in section.full(site):
+                    scanner.check(out)
+                    writer.write(out)
+        with timer.stage("feeds"):
+            from .pages import feeds as feed_pages
+
+            for out in feed_pages.render_all(site):
+                scanner.check(out)
+                writer.write(out)
+        with timer.stage("slow lane"):
+            from . import slowlane
+
+            for out in slowlane.render_all(site, staging):
+                scanner.check(out)
+                writer.write(out)
+        existing = _existing(staging)
+        for out in (home.render(site, existing=existing), *sitemap.render_index(site, existing)):
+            scanner.check(out)
+            writer.write(out)
+        scanner.raise_if_found()
+        report.written = len(writer.written) + report.tickets
+        report.bytes += writer.bytes
+        state.set_meta("cursor", cursor)
+        state.set_meta("fingerprint", _fingerprint(config))
+        state.set_meta("template_version", TEMPLATE_VERSION)
+        state.set_outputs(writer.hashes.items())
+        state.close()
+        layout.save(config.state_dir / "layout.json")
+        # Publish: state first (so an incremental build sees the new rows), then the site.
+        os.replace(tmp_state, config.state_dir / "state.sqlite")
+        for suffix in ("-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                Path(f"{config.state_dir / 'state.sqlite'}{suffix}").unlink()
+        publish.swap(config.site_dir, staging)
+    except BaseException:
+        state.close()
+        shutil.rmtree(staging, ignore_errors=True)
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                Path(f"{tmp_state}{suffix}").unlink()
+        raise
+    report.seconds = time.perf_counter() - t_start
+    _log_report(report)
+    return report
+
+
+def _run_workers(setup: WorkerSetup, batches: Iterable[list[Path]], workers: int):
+    if workers <= 1:
+        init(setup)
+        for b in batches:
+            yield run_batch(b)
+        return
+    with ProcessPoolExecutor(workers, initializer=init, initargs=(setup,)) as pool:
+        # Keep a bounded number of batches in flight: memory stays flat at any N.
+        pending = []
+        for b in batches:
+            pending.append(pool.submit(run_batch, b))
+            if len(pending) >= workers * 3:
+                yield pending.pop(0).result()
+        for f in pending:
+            yield f.result()
+
+
+def _site(config, catalog, state, layout, now, episodes) -> Site:
+    return Site(
+        layout=layout, catalog=catalog, state=state, now=now, base=config.base_url,
+        site_url=config.site_url or catalog.city.site_url, episodes_by_ticket=episodes,
+    )
+
+
+def _all_listings(site: Site) -> Iterator[Output]:
+    st = site.state
+    for r in st.query("SELECT DISTINCT day, chunk FROM rows ORDER BY day, chunk"):
+        yield listings.render_day(site, r["day"], r["chunk"])
+    for r in st.query("SELECT DISTINCT status, day, chunk FROM rows ORDER BY status, day, chunk"):
+        yield listings.render_status_day(site, r["status"], r["day"], r["chunk"])
+    for status in ("open", "overdue", "closed"):
+        yield listings.render_status_index(site, status)
+    for dim, (column, _) in listings.DIMS.items():
+        for r in st.query(f"SELECT DISTINCT {column} AS v, day FROM rows WHERE {column} IS NOT NULL ORDER BY v, day"):
+            yield listings.render_value_day(site, dim, r["v"], r["day"])
+        values = [r["v"] for r in st.query(f"SELECT DISTINCT {column} AS v FROM rows WHERE {column} IS NOT NULL ORDER BY v")]
+        if dim == "department":
+            values = sorted(set(values) | set(site.catalog.department_by_code))
+        for v in values:
+            yield _value_index(site, dim, v)
+    yield listings.render_tickets_index(site)
+    yield listings.render_departments_index(site)
+    for r in st.query("SELECT DISTINCT day FROM rows ORDER BY day"):
+        yield sitemap.render_day(site, r["day"])
+
+
+def _value_index(site: Site, dim: str, value: str) -> Output:
+    from .pages import feeds as feed_pages
+
+    profile = ""
+    if dim == "department":
+        with contextlib.suppress(ModuleNotFoundError):
+            from .profiles import department_profile
+
+            profile = department_profile(site, value)
+    return listings.render_value_index(site, dim, value, profile=profile, feed=feed_pages.link_for(site, dim, value))
+
+
+def _existing(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.glob("*/index.html")} | {"index.html"}
+
+
+def _render_bucket(site: Site, key: str) -> Output | None:
+    parts = key.split("/")
+    kind = parts[0]
+    if kind == "day":
+        return listings.render_day(site, parts[1], int(parts[2]))
+    if kind == "status":
+        if len(parts) == 2:
+            return listings.render_status_index(site, parts[1])
+        return listings.render_status_day(site, parts[1], parts[2], int(parts[3]))
+    if kind in listings.DIMS:
+        if len(parts) == 2:
+            return _value_index(site, kind, parts[1])
+        return listings.render_value_day(site, kind, parts[1], parts[2])
+    if kind == "tickets":
+        return listings.render_tickets_index(site)
+    if kind == "departments":
+        return listings.render_departments_index(site)
+    if kind == "sitemap":
+        return sitemap.render_day(site, parts[1])
+    return None  # "home" is rendered last, with the set of existing pages
+
+
+# -- incremental build -------------------------------------------------------------
+
+
+def _incremental(config: BuildConfig, catalog: Catalog, state: State, live: Path) -> BuildReport:
+    t_start = time.perf_counter()
+    report = BuildReport(mode="incremental")
+    timer = _Timer(report)
+    store = Store(config.data_dir, prefix=catalog.city.id_prefix, durable=False)
+    cursor = state.get_meta("cursor") or START
+    with timer.stage("journal"):
+        changes, new_cursor = store.journal.read_since(cursor)
+    report.changes = len(changes)
+    if not changes:
+        report.seconds = time.perf_counter() - t_start
+        return report
+    ids = list(dict.fromkeys(c.ticket_id for c in changes))
+    layout = load_layout(config.state_dir / "layout.json")
+    now = config.clock_now()
+    setup = WorkerSetup(
+        data_dir=config.data_dir, catalog_dir=config.catalog_dir, out_dir=live, layout=layout,
+        base=config.base_url, now=now, episodes_by_ticket=_content(config),
+    )
+    renderer = TicketRenderer(setup, state=state)
+    site = renderer.site
+    site.site_url = config.site_url or catalog.city.site_url
+    withheld = state.withheld_ids()
+    scanner = LeakScanner(withheld=withheld)
+    outputs: list[Output] = []
+    deletions: list[str] = []
+    affected: set[str] = set()
+    before: list[Row | None] = []
+    after: list[Row | None] = []
+    state.begin()
+    try:
+        with timer.stage("tickets"):
+            for tid in ids:
+                try:
+                    ticket = store.read_path(store.path_for(tid))
+                except FileNotFoundError:
+                    continue
+                except CorruptTicket as exc:
+                    report.invalid.append((tid, exc.reason))
+                    continue
+                old = state.get_row(tid)
+                new: Row | None = None
+                st = ticket.state
+                if st.is_public:
+                    try:
+                        public = renderer.publicize(ticket)
+                    except RedactionError as exc:
+                        report.held_back.append((tid, str(exc)))
+                        continue
+                    new = row_for(public)
+                    state.put_rows([new], [texts_for(public)])
+                    state.unwithhold(tid)
+                    scanner.withheld.discard(tid)
+                    outputs.append(ticket_page.render(site, public))
+                    report.tickets += 1
+                else:
+                    state.delete_row(tid)
+                    state.withhold(tid, "confidential" if st.confidential else "hidden")
+                    scanner.withheld.add(tid)
+                    deletions.append(ticket_page.path_for(tid))
+                    report.withheld += 1
+                scanner.literals[tid] = private_literals(ticket)
+                affected |= buckets(old) | buckets(new)
+                before.append(old)
+                after.append(new)
+                if new:
+                    state.mark_dirty("search", [new.day])
+                    state.mark_dirty("export", [new.month])
+                if old and (not new or old.day != new.day):
+                    state.mark_dirty("search", [old.day])
+                    state.mark_dirty("export", [old.month])
+        with timer.stage("listings"):
+            for key in sorted(affected):
+                out = _render_bucket(site, key)
+                if out is not None:
+                    outputs.append(out)
+            from .pages import feeds as feed_pages
+
+            outputs += feed_pages.render_changed(site, before, after)
+            for section in load_sections():
+                outputs += list(section.changed(site, before, after))
+            outputs.append(home.render(site, existing=_existing(live)))
+            if any(k.startswith("sitemap/") for k in affected):
+                outputs += sitemap.render_index(site, _existing(live))
+        with timer.stage("leak scan"):
+            for out in outputs:
+                scanner.check(out)
+            scanner.raise_if_found()
+        with timer.stage("publish"):
+            hashes = {p: state.output_hash(p) for p in (o.path for o in outputs)}
+            writer = publish.Writer(live, hashes={k: v for k, v in hashes.items() if v})
+            for out in outputs:
+                writer.write(out)
+            for rel in deletions:
+                writer.delete(rel)
+                state.drop_output(rel)
+                report.deleted += 1
+            state.set_outputs((p, writer.hashes[p]) for p in writer.written)
+        state.set_meta("cursor", new_cursor)
+        state.commit()
+    except BaseException:
+        state.rollback()
+        raise
+    report.written = len(writer.written)
+    report.skipped = writer.skipped
+    report.bytes = writer.bytes
+    report.seconds = time.perf_counter() - t_start
+    _log_report(report)
+    return report
+
+
+def _log_report(report: BuildReport) -> None:
+    log.info(report.summary())
+    for tid, reason in report.held_back:
+        log.error("held back from publishing: %s: %s", tid, reason)
+    for path, reason in report.invalid:
+        log.error("invalid ticket file skipped: %s: %s", path, reason)
+
+
+def load_state(config: BuildConfig) -> State:
+    return State(config.state_dir / "state.sqlite")
+
+
+__all__ = ["BuildReport", "build", "load_state", "Layout"]

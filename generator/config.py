@@ -1,0 +1,64 @@
+"""The generator's configuration, validated once from Settings."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from intake_api.clock import build_time
+from intake_api.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES_DIR = ROOT / "site_src" / "templates"
+MKDOCS_YML = ROOT / "mkdocs.yml"
+
+# Bump when the shape of pages changes in a way the manifest cannot see.
+TEMPLATE_VERSION = "7"
+CHUNK = 1000  # ids per page of the big day/status listings (fixed, so pages never shift)
+LATEST = 30  # tickets on a value's index page
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    data_dir: Path
+    """Tickets, journal and the catalog (read only)."""
+    content_dir: Path
+    """Editors' content: pages, episodes, reports (read only)."""
+    site_dir: Path
+    """The live site: a symlink to the current complete build folder."""
+    state_dir: Path
+    """The generator's private state: row index, manifest, journal cursor, layout."""
+    catalog_dir: Path
+    mkdocs_yml: Path = MKDOCS_YML
+    base_url: str = "/"
+    """URL path the site is served under."""
+    site_url: str = ""
+    """Absolute site URL for feeds and the sitemap (from the catalog when empty)."""
+    drafts: bool = False
+    """Build draft episodes too (local preview only, never the public site)."""
+    workers: int = 2
+    """Worker processes for full builds."""
+    now: datetime | None = None
+    """Pinned build time (SOURCE_DATE_EPOCH); None: the wall clock."""
+    search: bool = True
+    """Build the Pagefind search shards."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides) -> BuildConfig:
+        site_dir = Path(settings.site_dir)
+        values = dict(
+            data_dir=Path(settings.data_dir),
+            content_dir=Path(settings.content_dir),
+            site_dir=site_dir,
+            state_dir=site_dir.parent / f".{site_dir.name}-state",
+            catalog_dir=settings.catalog_path,
+            workers=max(1, min(os.cpu_count() or 1, 8)),
+            now=build_time() if os.environ.get("SOURCE_DATE_EPOCH") else None,
+        )
+        values.update(overrides)
+        return cls(**values)
+
+    def clock_now(self) -> datetime:
+        return self.now or build_time()

@@ -1,0 +1,148 @@
+"""The generator's private state: public rows, texts, output manifest, journal cursor.
+
+SQLite (one file in the state folder) holds one row per published ticket, so listings,
+counters and feeds are answered by indexed queries instead of re-reading tickets, and
+an incremental build touches only what a change affects. Only public, redacted values
+are stored here, plus the ids of tickets that must not be published.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from .rows import Row
+
+SCHEMA_VERSION = 3
+COLUMNS = Row.columns()
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS rows ({", ".join(c + (" TEXT PRIMARY KEY" if c == "id" else "") for c in COLUMNS)});
+CREATE INDEX IF NOT EXISTS rows_day ON rows(day, chunk, id);
+CREATE INDEX IF NOT EXISTS rows_status ON rows(status, day, chunk, id);
+CREATE INDEX IF NOT EXISTS rows_dept ON rows(department, day, id);
+CREATE INDEX IF NOT EXISTS rows_cat ON rows(category_top, day, id);
+CREATE INDEX IF NOT EXISTS rows_area ON rows(area, day, id);
+CREATE INDEX IF NOT EXISTS rows_month ON rows(month);
+CREATE INDEX IF NOT EXISTS rows_updated ON rows(updated_at);
+CREATE INDEX IF NOT EXISTS rows_closed ON rows(closed_at);
+CREATE TABLE IF NOT EXISTS texts (id TEXT PRIMARY KEY, content TEXT, reply TEXT, comment TEXT);
+CREATE TABLE IF NOT EXISTS withheld (id TEXT PRIMARY KEY, reason TEXT);
+CREATE TABLE IF NOT EXISTS outputs (path TEXT PRIMARY KEY, hash TEXT);
+CREATE TABLE IF NOT EXISTS dirty (kind TEXT, key TEXT, PRIMARY KEY (kind, key));
+"""
+
+
+class State:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA cache_size=-65536")
+        self.db.executescript(SCHEMA)
+        if self.get_meta("schema") is None:
+            self.set_meta("schema", str(SCHEMA_VERSION))
+
+    def close(self) -> None:
+        self.db.close()
+
+    @property
+    def compatible(self) -> bool:
+        return self.get_meta("schema") == str(SCHEMA_VERSION)
+
+    # -- meta ----------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        r = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return r[0] if r else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def begin(self) -> None:
+        self.db.execute("BEGIN")
+
+    def commit(self) -> None:
+        self.db.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self.db.in_transaction:
+            self.db.execute("ROLLBACK")
+
+    # -- rows ----------------------------------------------------------------
+
+    def put_rows(self, rows: Iterable[Row], texts: Iterable[tuple[str, str, str, str]] = ()) -> None:
+        marks = ",".join("?" * len(COLUMNS))
+        self.db.executemany(f"INSERT OR REPLACE INTO rows VALUES ({marks})", (r.as_tuple() for r in rows))
+        self.db.executemany("INSERT OR REPLACE INTO texts VALUES (?,?,?,?)", texts)
+
+    def delete_row(self, ticket_id: str) -> None:
+        self.db.execute("DELETE FROM rows WHERE id=?", (ticket_id,))
+        self.db.execute("DELETE FROM texts WHERE id=?", (ticket_id,))
+
+    def get_row(self, ticket_id: str) -> Row | None:
+        r = self.db.execute("SELECT * FROM rows WHERE id=?", (ticket_id,)).fetchone()
+        return Row(**dict(r)) if r else None
+
+    def withhold(self, ticket_id: str, reason: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO withheld VALUES (?, ?)", (ticket_id, reason))
+
+    def unwithhold(self, ticket_id: str) -> None:
+        self.db.execute("DELETE FROM withheld WHERE id=?", (ticket_id,))
+
+    def withheld_ids(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT id FROM withheld")}
+
+    def is_public(self, ticket_id: str) -> bool:
+        return self.db.execute("SELECT 1 FROM rows WHERE id=?", (ticket_id,)).fetchone() is not None
+
+    def query(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+        return self.db.execute(sql, params).fetchall()
+
+    def rows(self, where: str = "1", params: tuple = (), *, order: str = "id DESC", limit: int | None = None) -> list[Row]:
+        sql = f"SELECT * FROM rows WHERE {where} ORDER BY {order}"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [Row(**dict(r)) for r in self.db.execute(sql, params)]
+
+    def iter_rows(self, where: str = "1", params: tuple = (), *, order: str = "id") -> Iterator[Row]:
+        for r in self.db.execute(f"SELECT * FROM rows WHERE {where} ORDER BY {order}", params):
+            yield Row(**dict(r))
+
+    def texts(self, ids: list[str]) -> dict[str, sqlite3.Row]:
+        out: dict[str, sqlite3.Row] = {}
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            q = f"SELECT * FROM texts WHERE id IN ({','.join('?' * len(part))})"
+            out.update({r["id"]: r for r in self.db.execute(q, part)})
+        return out
+
+    def count(self) -> int:
+        return self.db.execute("SELECT count(*) FROM rows").fetchone()[0]
+
+    # -- outputs manifest ----------------------------------------------------
+
+    def output_hash(self, path: str) -> str | None:
+        r = self.db.execute("SELECT hash FROM outputs WHERE path=?", (path,)).fetchone()
+        return r[0] if r else None
+
+    def set_outputs(self, items: Iterable[tuple[str, str]]) -> None:
+        self.db.executemany("INSERT OR REPLACE INTO outputs VALUES (?, ?)", items)
+
+    def drop_output(self, path: str) -> None:
+        self.db.execute("DELETE FROM outputs WHERE path=?", (path,))
+
+    # -- slow lane (search shards, exports) ------------------------------------
+
+    def mark_dirty(self, kind: str, keys: Iterable[str]) -> None:
+        self.db.executemany("INSERT OR IGNORE INTO dirty VALUES (?, ?)", ((kind, k) for k in keys))
+
+    def take_dirty(self, kind: str) -> list[str]:
+        keys = [r[0] for r in self.db.execute("SELECT key FROM dirty WHERE kind=? ORDER BY key", (kind,))]
+        self.db.execute("DELETE FROM dirty WHERE kind=?", (kind,))
+        return keys

@@ -1,0 +1,89 @@
+"""Rebuild on every change: the store's journal, content/ and the catalog.
+
+One build at a time (the build takes a lock), debounced; the slow lane (search shards,
+exports, current periods of rankings and reports) runs at most once per interval.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+from watchfiles import watch
+
+from intake_api.settings import Settings
+
+from .build import build
+from .config import BuildConfig
+
+log = logging.getLogger(__name__)
+
+
+class Watcher:
+    def __init__(self, config: BuildConfig, *, debounce_ms: int = 150, slow_interval: float = 60.0) -> None:
+        self.config = config
+        self.debounce_ms = debounce_ms
+        self.slow_interval = slow_interval
+        self.stop = threading.Event()
+        self.builds = 0
+        self.last_error: str | None = None
+        self._last_slow = 0.0
+
+    def paths(self) -> list[Path]:
+        c = self.config
+        (c.data_dir / "journal").mkdir(parents=True, exist_ok=True)
+        out = [c.data_dir / "journal", c.catalog_dir]
+        if c.content_dir.exists():
+            out.append(c.content_dir)
+        return out
+
+    def build_once(self, *, full: bool = False) -> None:
+        try:
+            report = build(self.config, full=full)
+            self.builds += 1
+            self.last_error = None
+            if report.mode == "full":
+                self.slow(force=True)
+        except Exception as exc:  # noqa: BLE001 - keep watching; the live site stays as it was
+            self.last_error = str(exc)
+            log.exception("build failed; the live site stays as it was")
+
+    def slow(self, *, force: bool = False) -> None:
+        if not force and time.monotonic() - self._last_slow < self.slow_interval:
+            return
+        self._last_slow = time.monotonic()
+        try:
+            from . import slowlane
+
+            done = slowlane.run(self.config)
+            if any(done.values()):
+                log.info("slow lane: %s", done)
+            from .sections import refresh_periodic
+
+            refresh_periodic(self.config)
+        except Exception:  # noqa: BLE001
+            log.exception("slow lane failed")
+
+    def run(self) -> None:
+        self.build_once()
+        ticker = threading.Thread(target=self._tick, daemon=True)
+        ticker.start()
+        for changes in watch(*self.paths(), debounce=self.debounce_ms, step=20, stop_event=self.stop, rust_timeout=1000, yield_on_timeout=False):
+            if self.stop.is_set():
+                break
+            if all(Path(p).name == ".lock" for _c, p in changes):
+                continue
+            self.build_once()
+
+    def _tick(self) -> None:
+        while not self.stop.wait(5):
+            self.slow()
+
+
+def start_background(settings: Settings, *, drafts: bool = False, slow_interval: float = 60.0) -> Watcher:
+    """Start watching in a daemon thread (used by `shoufa serve`)."""
+    w = Watcher(BuildConfig.from_settings(settings, drafts=drafts), slow_interval=slow_interval)
+    threading.Thread(target=w.run, name="shoufa-watch", daemon=True).start()
+    return w

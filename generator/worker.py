@@ -1,0 +1,129 @@
+"""Full-build workers: load, redact and render ticket pages in parallel processes.
+
+Each worker reads a batch of ticket files, makes the public view, renders and writes
+the page into the staging folder, checks it with the leak scan, and returns compact
+rows (public values only) to the parent, which indexes them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from intake_api.catalog import load_catalog
+from intake_api.store import CorruptTicket, Store
+
+from .leakscan import LeakScanner, phone_digits
+from .pages import ticket as ticket_page
+from .pages.context import Site
+from .public import make_public, private_literals
+from .redact import RedactionError, Redactor
+from .render import Output
+from .rows import row_for
+from .shell import Layout
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BatchResult:
+    rows: list[tuple] = field(default_factory=list)
+    texts: list[tuple] = field(default_factory=list)
+    withheld: list[tuple[str, str]] = field(default_factory=list)
+    held_back: list[tuple[str, str]] = field(default_factory=list)
+    invalid: list[tuple[str, str]] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)
+    phones: set[str] = field(default_factory=set)
+    bytes: int = 0
+
+
+@dataclass
+class WorkerSetup:
+    data_dir: Path
+    catalog_dir: Path
+    out_dir: Path
+    layout: Layout
+    base: str
+    now: object
+    episodes_by_ticket: dict
+
+
+class TicketRenderer:
+    """Everything needed to turn one ticket into its public page."""
+
+    def __init__(self, setup: WorkerSetup, state=None) -> None:
+        self.catalog = load_catalog(setup.catalog_dir)
+        self.store = Store(setup.data_dir, prefix=self.catalog.city.id_prefix, durable=False)
+        self.redactor = Redactor(self.catalog.redaction.rules)
+        self.site = Site(
+            layout=setup.layout, catalog=self.catalog, state=state, now=setup.now, base=setup.base,
+            episodes_by_ticket=setup.episodes_by_ticket,
+        )
+        self.out_dir = setup.out_dir
+        self._public_cache: dict[str, bool] = {}
+
+    def is_public(self, ticket_id: str) -> bool:
+        """Whether a linked ticket is public (links to withheld tickets are dropped)."""
+        if ticket_id not in self._public_cache:
+            try:
+                self._public_cache[ticket_id] = self.store.get(ticket_id).state.is_public
+            except Exception:  # noqa: BLE001 - unknown or unreadable: not public
+                self._public_cache[ticket_id] = False
+        return self._public_cache[ticket_id]
+
+    def publicize(self, ticket):
+        return make_public(ticket, catalog=self.catalog, redactor=self.redactor, is_public=self.is_public)
+
+
+_R: TicketRenderer | None = None
+
+
+def init(setup: WorkerSetup) -> None:
+    global _R
+    logging.basicConfig(level=logging.WARNING)
+    _R = TicketRenderer(setup)
+
+
+def run_batch(paths: list[Path]) -> BatchResult:
+    assert _R is not None
+    res = BatchResult()
+    scanner = LeakScanner(withheld=set())
+    for path in paths:
+        try:
+            ticket = _R.store.read_path(path)
+        except CorruptTicket as exc:
+            res.invalid.append((str(path), exc.reason))
+            continue
+        state = ticket.state
+        digits = phone_digits(state.private.citizen_phone)
+        if digits:
+            res.phones.add(digits)
+        if not state.is_public:
+            res.withheld.append((ticket.id, "confidential" if state.confidential else "hidden"))
+            continue
+        try:
+            public = _R.publicize(ticket)
+        except RedactionError as exc:
+            res.held_back.append((ticket.id, str(exc)))
+            continue
+        out: Output = ticket_page.render(_R.site, public)
+        scanner.literals = {ticket.id: private_literals(ticket)}
+        scanner.check(out)
+        target = _R.out_dir / out.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        data = out.data
+        target.write_bytes(data)
+        res.bytes += len(data)
+        row = row_for(public)
+        res.rows.append(row.as_tuple())
+        res.texts.append(texts_for(public))
+    res.findings = scanner.findings
+    return res
+
+
+def texts_for(public) -> tuple[str, str, str, str]:
+    reply = public.timeline and next(
+        (e.text for e in reversed(public.timeline) if e.type in ("replied", "resolved") and e.text), ""
+    )
+    return (public.id, public.content, reply or "", public.rating.comment if public.rating else "")

@@ -1,0 +1,98 @@
+"""The ticket model: hash chain, derived state, intake validation."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from intake_api.model import ChainError, EventType, Status, Ticket, TicketCreate, genesis_hash
+
+from .conftest import CITIZEN, OPERATOR, T0, dept
+
+
+def _ticket(service, text="沂河大桥上天天有人钓鱼，很危险，兰山区"):
+    r = service.create(TicketCreate(channel="hotline", content=text, citizen_phone="13812345678"), actor=OPERATOR)
+    return r
+
+
+def test_chain_links_every_event_and_starts_at_the_ticket(service):
+    r = _ticket(service)
+    t = service.act(r.ticket.id, {"action": "accept"}, actor=dept(r.decision.department))
+    t.verify_chain()
+    assert t.events[0].prev_hash == genesis_hash(t.id)
+    for a, b in zip(t.events, t.events[1:]):
+        assert b.prev_hash == a.hash
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda d: d["events"][0]["data"].__setitem__("content", "改写后的内容"),
+        lambda d: d["events"][1]["data"].__setitem__("department", "urban"),
+        lambda d: d["events"][1].__setitem__("at", "2026-11-20T02:00:00.000Z"),
+        lambda d: d["events"].pop(1),
+        lambda d: d["events"].reverse(),
+        lambda d: d["events"][2]["actor"].__setitem__("role", "admin"),
+    ],
+    ids=["content", "department", "time", "deleted", "reordered", "actor"],
+)
+def test_tampering_with_any_event_is_detected(service, tamper):
+    r = _ticket(service)
+    t = service.act(r.ticket.id, {"action": "accept"}, actor=dept(r.decision.department))
+    data = t.model_dump(mode="json")
+    tamper(data)
+    with pytest.raises((ChainError, ValidationError)):
+        Ticket.model_validate(data).verify_chain()
+
+
+def test_events_cannot_be_moved_to_another_ticket(service):
+    a = _ticket(service).ticket
+    b = _ticket(service, "小区楼下烧烤摊油烟很大，河东区").ticket
+    data = b.model_dump(mode="json")
+    data["events"] = a.model_dump(mode="json")["events"]
+    with pytest.raises(ChainError):
+        Ticket.model_validate(data).verify_chain()
+
+
+def test_state_is_derived_from_events(service, clock):
+    r = _ticket(service)
+    d = dept(r.decision.department)
+    tid = r.ticket.id
+    assert r.ticket.state.status == Status.DISPATCHED
+    clock.advance(minutes=30)
+    service.act(tid, {"action": "accept"}, actor=d)
+    clock.advance(hours=5)
+    service.act(tid, {"action": "reply", "text": "已安排执法人员劝离"}, actor=d)
+    service.act(tid, {"action": "resolve", "text": "已劝离并设置警示牌"}, actor=d)
+    clock.advance(hours=2)
+    t = service.act(tid, {"action": "rate", "satisfaction": "satisfied", "solved": True}, actor=CITIZEN)
+    st = t.state
+    assert st.status == Status.CLOSED
+    assert st.accepted_at == T0.replace(minute=30)
+    assert st.on_time is True and st.signed_in_time is True
+    assert st.first_time_resolved is True
+    assert st.last_reply == "已劝离并设置警示牌"
+    assert [e.type for e in t.events][-2:] == [EventType.RATED, EventType.CLOSED]
+    # The file holds only the id and the events: no second copy of the state.
+    assert set(t.model_dump()) == {"v", "id", "events"}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("content", "短", "at least 5"),
+        ("content", "正常文字\u202e反转", "bidirectional"),
+        ("content", "正常文字\x00空字符", "control character"),
+        ("citizen_phone", "call me maybe", "phone number"),
+        ("lat", 123.0, "less than or equal"),
+        ("unknown", "x", "Extra inputs"),
+    ],
+)
+def test_intake_refuses_bad_input_with_the_field_named(field, value, message):
+    body = {"channel": "hotline", "content": "小区门口垃圾好几天没人清运了"}
+    body[field] = value
+    with pytest.raises(ValidationError) as exc:
+        TicketCreate.model_validate(body)
+    err = exc.value.errors()[0]
+    assert err["loc"][0] == field
+    assert message in err["msg"]

@@ -1,0 +1,188 @@
+"""The file store: crash safety, concurrency, the journal, quarantine."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from intake_api.catalog import load_catalog
+from intake_api.clock import FixedClock
+from intake_api.journal import START
+from intake_api.model import Actor, Role, TicketCreate
+from intake_api.service import Service
+from intake_api.store import CorruptTicket, InvalidTicketId, Store, TicketNotFound
+
+from .conftest import CATALOG_DIR, OPERATOR, T0
+
+TEXTS = ["小区门口垃圾好几天没人清运了，兰山区", "楼上装修噪音太大，罗庄区", "路灯坏了一个月没人修，河东区"]
+
+
+def _worker(data_dir: str, n: int, out: str) -> None:
+    """Create n tickets and reply to each, recording what the store acknowledged."""
+    svc = Service(data_dir=Path(data_dir), catalog=load_catalog(CATALOG_DIR), clock=FixedClock(T0))
+    acked = []
+    for i in range(n):
+        r = svc.create(TicketCreate(channel="web", content=TEXTS[i % 3] + f" 第{i}次"), actor=OPERATOR)
+        d = Actor(role=Role.DEPARTMENT, department=r.decision.department)
+        svc.act(r.ticket.id, {"action": "accept"}, actor=d)
+        acked.append(r.ticket.id)
+    Path(out).write_text(json.dumps(acked))
+
+
+def _replier(data_dir: str, ticket_id: str, dept_code: str, n: int) -> None:
+    svc = Service(data_dir=Path(data_dir), catalog=load_catalog(CATALOG_DIR), clock=FixedClock(T0))
+    d = Actor(role=Role.DEPARTMENT, department=dept_code)
+    for i in range(n):
+        svc.act(ticket_id, {"action": "reply", "text": f"进展{os.getpid()}-{i}"}, actor=d)
+
+
+@pytest.mark.slow
+def test_processes_creating_and_updating_at_once_lose_nothing(data_dir, tmp_path):
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_worker, args=(str(data_dir), 25, str(tmp_path / f"ack{i}.json"))) for i in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    acked = [tid for i in range(4) for tid in json.loads((tmp_path / f"ack{i}.json").read_text())]
+    assert len(acked) == 100 and len(set(acked)) == 100  # no id reused
+    store = Store(data_dir)
+    files = list(store.paths())
+    assert len(files) == 100
+    for tid in acked:
+        t = store.get(tid)  # parses, validates and verifies the chain
+        assert [e.type for e in t.events] == ["received", "dispatched", "accepted"]
+
+
+@pytest.mark.slow
+def test_concurrent_updates_of_one_ticket_are_all_recorded_in_order(service, data_dir):
+    r = service.create(TicketCreate(channel="web", content=TEXTS[0]), actor=OPERATOR)
+    d = Actor(role=Role.DEPARTMENT, department=r.decision.department)
+    service.act(r.ticket.id, {"action": "accept"}, actor=d)
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_replier, args=(str(data_dir), r.ticket.id, d.department, 15)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    t = Store(data_dir).get(r.ticket.id)
+    replies = [e.data["text"] for e in t.events if e.type == "replied"]
+    assert len(replies) == 45
+    for pid in {x.split("-")[0] for x in replies}:
+        mine = [int(x.split("-")[1]) for x in replies if x.startswith(pid + "-")]
+        assert mine == sorted(mine)  # each writer's updates in its order
+
+
+def _slow_writer(data_dir: str, ticket_id: str) -> None:
+    """Rewrite one ticket forever; killed with SIGKILL by the test."""
+    svc = Service(data_dir=Path(data_dir), catalog=load_catalog(CATALOG_DIR), clock=FixedClock(T0))
+    big = "很长的答复" * 3000
+    i = 0
+    while True:
+        svc.act(ticket_id, {"action": "reply", "text": f"{i}{big}"[:2000]}, actor=Actor(role=Role.ADMIN))
+        i += 1
+
+
+@pytest.mark.slow
+def test_a_write_killed_midway_leaves_a_valid_version(service, data_dir):
+    r = service.create(TicketCreate(channel="web", content=TEXTS[1]), actor=OPERATOR)
+    service.act(r.ticket.id, {"action": "accept"}, actor=Actor(role=Role.ADMIN))
+    ctx = mp.get_context("spawn")
+    for delay in (0.8, 1.1, 1.4):
+        p = ctx.Process(target=_slow_writer, args=(str(data_dir), r.ticket.id))
+        p.start()
+        time.sleep(delay)
+        os.kill(p.pid, signal.SIGKILL)
+        p.join()
+        store = Store(data_dir)
+        t = store.get(r.ticket.id)  # the previous or the new version, complete and verified
+        assert t.events[2].type == "accepted"
+    report = Store(data_dir).recover()
+    leftovers = [p for p in data_dir.rglob("*.tmp")]
+    assert leftovers == []
+    assert all(p.name.endswith(".tmp") for p in report.temp_removed)
+
+
+def test_corrupt_and_hand_edited_files_are_quarantined_and_reported(service, data_dir):
+    a = service.create(TicketCreate(channel="web", content=TEXTS[0]), actor=OPERATOR).ticket
+    b = service.create(TicketCreate(channel="web", content=TEXTS[1]), actor=OPERATOR).ticket
+    c = service.create(TicketCreate(channel="web", content=TEXTS[2]), actor=OPERATOR).ticket
+    store = service.store
+    store.path_for(a.id).write_bytes(b'{"v": 1, "id": "' + a.id.encode() + b'", "events": [')
+    edited = json.loads(store.path_for(b.id).read_text())
+    edited["events"][0]["data"]["content"] = "悄悄改过的内容"
+    store.path_for(b.id).write_text(json.dumps(edited, ensure_ascii=False))
+    report = store.check()
+    assert sorted(Path(e.path).stem for e in report.invalid) == sorted([a.id, b.id])
+    assert "does not verify" in next(e.reason for e in report.invalid if b.id in str(e.path))
+    assert len(report.quarantined) == 2 and all(p.exists() for p in report.quarantined)
+    assert all(p.with_name(p.name + ".reason.txt").exists() for p in report.quarantined)
+    assert [t.id for t in store.scan()] == [c.id]
+    with pytest.raises(TicketNotFound):
+        store.get(a.id)
+
+
+def test_scan_reports_but_never_crashes_on_garbage(service, data_dir):
+    service.create(TicketCreate(channel="web", content=TEXTS[0]), actor=OPERATOR)
+    day = next(p.parent for p in data_dir.rglob("LY*.json"))
+    (day / "LY20261120999999.json").write_bytes(b"\xff\xfe not json")
+    from intake_api.store import ScanReport
+
+    report = ScanReport()
+    assert len(list(service.store.scan(report=report))) == 1
+    assert len(report.invalid) == 1 and isinstance(report.invalid[0], CorruptTicket)
+
+
+def test_journal_tells_what_changed_since_a_cursor(service):
+    r1 = service.create(TicketCreate(channel="web", content=TEXTS[0]), actor=OPERATOR)
+    changes, cursor = service.store.journal.read_since(START)
+    assert [c.ticket_id for c in changes] == [r1.ticket.id]
+    assert service.store.journal.read_since(cursor)[0] == []
+    r2 = service.create(TicketCreate(channel="web", content=TEXTS[1]), actor=OPERATOR)
+    service.act(r1.ticket.id, {"action": "accept"}, actor=Actor(role=Role.ADMIN))
+    changes, _ = service.store.journal.read_since(cursor)
+    assert [(c.ticket_id, c.type) for c in changes] == [(r2.ticket.id, "dispatched"), (r1.ticket.id, "accepted")]
+
+
+def test_journal_reader_ignores_a_half_written_line(service):
+    service.create(TicketCreate(channel="web", content=TEXTS[0]), actor=OPERATOR)
+    seg = next(service.store.journal.root.glob("*.jsonl"))
+    with open(seg, "ab") as fh:
+        fh.write(b'{"id": "LY2026')
+    changes, cursor = service.store.journal.read_since(START)
+    assert len(changes) == 1
+    with open(seg, "ab") as fh:
+        fh.write(b'1120000777", "seq": 1, "type": "received", "at": "x"}\n')
+    more, _ = service.store.journal.read_since(cursor)
+    assert [c.ticket_id for c in more] == ["LY20261120000777"]
+
+
+def test_id_allocation_survives_a_lost_counter(service):
+    ids = [service.create(TicketCreate(channel="web", content=TEXTS[0]), actor=OPERATOR).ticket.id for _ in range(3)]
+    seq_file = service.store.path_for(ids[0]).parent / ".seq"
+    seq_file.write_text("1")  # as if a crash lost the counter's last updates
+    new = service.create(TicketCreate(channel="web", content=TEXTS[0]), actor=OPERATOR).ticket.id
+    assert new not in ids and new.endswith("000004")
+
+
+@pytest.mark.parametrize("bad", ["../etc/passwd", "LY2026112800000%2e", "/abs", "LY20261128000001\x00", "ly20261128000001", ""])
+def test_path_tricks_in_ids_are_refused_before_touching_files(service, bad):
+    with pytest.raises(InvalidTicketId):
+        service.store.path_for(bad)
+
+
+def test_stray_temp_files_are_cleaned_at_start(service, data_dir):
+    t = service.create(TicketCreate(channel="web", content=TEXTS[0]), actor=OPERATOR).ticket
+    stray = service.store.path_for(t.id).with_name(f".{t.id}.json.999.abcd.tmp")
+    stray.write_bytes(b"{half")
+    report = Store(data_dir).recover()
+    assert stray in report.temp_removed and not stray.exists()
+    assert Store(data_dir).get(t.id).id == t.id
