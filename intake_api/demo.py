@@ -181,7 +181,8 @@ class _Writer:
         create = TicketCreate(
             channel=channel,
             content=content,
-            category=key if key and rng.random() < 0.6 else None,
+            # Operators classify most calls; app and web users often leave it to dispatch.
+            category=key if key and rng.random() < 0.85 else None,
             area=(place or area).code,
             address=f"{estate['name']}{rng.randrange(1, 30)}号楼{rng.randrange(1, 6)}单元{rng.randrange(1, 30)}0{rng.randrange(1, 4)}",
             citizen_name=persona["name"] if rng.random() < 0.9 else None,
@@ -219,7 +220,8 @@ class _Writer:
 
         # Hotline centre tickets are triaged to the area government first.
         if t.state.department == self.cat.city.hotline_department:
-            target = self.cat.areas[rng.randrange(len(self.cat.areas))].government
+            area = self.cat.area_by_code.get(t.state.area or "") or self.cat.areas[rng.randrange(len(self.cat.areas))]
+            target = area.government
             t = self._act(t, later(0.05, 0.5), operator, action="redispatch", department=target, reason="经研判属地处置")
         if roll < 0.07:
             # Returned (退单): upheld and re-dispatched, or rejected as shirking (推诿).

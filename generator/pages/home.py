@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime, time, timedelta
+
 from intake_api.clock import SHANGHAI
 
-from ..figures import figures
+from ..figures import closed_figures, figures
 from ..render import Output, fmt_num, fmt_pct
 from .context import Site
 
@@ -24,6 +26,8 @@ def render(site: Site, *, existing: set[str]) -> Output:
     today = local_now.date().isoformat()
     month = today[:7]
     ft = figures(site.state, "day=?", (today,))
+    start = datetime.combine(local_now.date(), time(), SHANGHAI)
+    fc = closed_figures(site.state, _utc(start), _utc(start + timedelta(days=1)))
     fm = figures(site.state, "month=?", (month,))
     latest = site.state.rows("1", (), limit=10)
     sections = [(title, site.url(href), text) for path, title, href, text in SECTIONS if path in existing]
@@ -36,8 +40,8 @@ def render(site: Site, *, existing: set[str]) -> Output:
         as_of=site.now,
         today_figs=[
             ("今日受理", fmt_num(ft.n), None),
-            ("今日办结", fmt_num(ft.closed), None),
-            ("办理中", fmt_num(ft.n - ft.closed), None),
+            ("今日办结", fmt_num(fc.n), None),
+            ("今日办结满意率", fmt_pct(fc.satisfaction), None),
         ],
         month_figs=[
             ("本月受理", fmt_num(fm.n), None),
@@ -53,3 +57,9 @@ def render(site: Site, *, existing: set[str]) -> Output:
                ("新受理工单", site.url("feeds/tickets-new.atom.xml"), "application/atom+xml")],
     )
     return Output("index.html", html, ids=tuple(r.id for r in latest), key="home")
+
+
+def _utc(dt: datetime) -> str:
+    from datetime import UTC
+
+    return dt.astimezone(UTC).isoformat()

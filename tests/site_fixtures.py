@@ -1,0 +1,77 @@
+"""A small real site: demo tickets plus crafted ones, built by the real generator."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from generator import slowlane
+from generator.build import build
+from generator.config import BuildConfig
+from intake_api.catalog import load_catalog
+from intake_api.clock import FixedClock
+from intake_api.demo import DemoPlan, generate
+from intake_api.model import Actor, Role, TicketCreate
+from intake_api.service import Service
+
+from .conftest import CATALOG_DIR, ROOT
+
+END = datetime(2026, 11, 28, 4, 0, tzinfo=UTC)
+XSS = (
+    "<script>window.__pwned=1</script><img src=x onerror=\"window.__pwned=2\">"
+    "[点我](javascript:window.__pwned=3) {{ 7*7 }} {% raw %} --8<-- \"/etc/passwd\"\n---\ntitle: x\n---\n"
+    "楼下噪音扰民，兰山区"
+)
+
+
+@dataclass
+class BuiltSite:
+    root: Path
+    data: Path
+    config: BuildConfig
+    service: Service
+    xss_id: str
+    confidential_id: str
+    private_id: str
+    private_phone: str
+    private_name: str
+
+    @property
+    def site(self) -> Path:
+        return self.config.site_dir.resolve()
+
+
+def make_site(root: Path, *, tickets: int = 400, days: int = 10, search: bool = True) -> BuiltSite:
+    data = root / "data"
+    shutil.copytree(CATALOG_DIR, data / "catalog")
+    generate(data_dir=data, catalog_dir=data / "catalog",
+             plan=DemoPlan(tickets=tickets, days=days, seed=3, end=END), workers=1)
+    clock = FixedClock(END)
+    svc = Service(data_dir=data, catalog=load_catalog(data / "catalog"), clock=clock)
+    op = Actor(role=Role.OPERATOR)
+    xss = svc.create(TicketCreate(channel="web", content=XSS, area="兰山区"), actor=op).ticket
+    conf = svc.create(TicketCreate(channel="hotline", content="我要举报某单位领导违规，请为我保密，河东区",
+                                   citizen_name="郑保密", citizen_phone="13700001111", confidential=True), actor=op).ticket
+    priv = svc.create(TicketCreate(
+        channel="hotline", area="罗庄区", citizen_name="钱多多", citizen_phone="15866667777",
+        address="罗庄区盛庄街道幸福小区8号楼2单元302",
+        content="我叫钱多多，电话15866667777，住在罗庄区盛庄街道幸福小区8号楼2单元302，楼下饭店油烟太大，身份证号371311198001011234。"),
+        actor=op).ticket
+    config = BuildConfig(
+        data_dir=data, content_dir=ROOT / "content", site_dir=root / "site", state_dir=root / "state",
+        catalog_dir=data / "catalog", workers=1, now=END, site_url="https://shoufa.example.gov.cn/",
+    )
+    build(config, full=True)
+    if search:
+        slowlane.run(config)
+    return BuiltSite(root, data, config, svc, xss.id, conf.id, priv.id, "15866667777", "钱多多")
+
+
+def all_text_files(site: Path) -> dict[str, str]:
+    out = {}
+    for p in site.rglob("*"):
+        if p.is_file() and p.suffix in (".html", ".xml", ".json", ".csv", ".txt"):
+            out[str(p.relative_to(site))] = p.read_text(encoding="utf-8", errors="replace")
+    return out

@@ -1,0 +1,149 @@
+"""The public site: pages, privacy on every public byte, literal text, incremental builds."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from generator.build import build
+from intake_api.model import Actor, Role
+
+from .site_fixtures import BuiltSite, all_text_files, make_site
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> BuiltSite:
+    return make_site(tmp_path_factory.mktemp("site"))
+
+
+def test_every_public_ticket_has_a_page_with_its_timeline(built):
+    tickets = list(built.service.store.scan())
+    public = [t for t in tickets if t.state.is_public]
+    assert len(public) > 350
+    for t in public[:50]:
+        html = (built.site / "tickets" / t.id / "index.html").read_text(encoding="utf-8")
+        assert t.id in html and "办理全过程" in html
+        assert html.count('class="shoufa-event ') == len(t.events)
+        assert t.last.hash in html
+        assert 'lang="zh' in html
+
+
+def test_browse_pages_exist(built):
+    s = built.site
+    for rel in ("index.html", "tickets/index.html", "departments/index.html", "tickets/status/open/index.html",
+                "tickets/status/closed/index.html", "open-data/index.html", "search/index.html",
+                "sitemap.xml", "feeds/index.html", "feeds/tickets-new.rss.xml", "departments/hrss/index.html",
+                "tickets/2026/11/28/index.html", "tickets/area/lanshan/index.html"):
+        assert (s / rel).is_file(), rel
+    assert list((s / "open-data").glob("tickets-2026-11.csv"))
+
+
+def test_confidential_and_hidden_tickets_appear_nowhere(built):
+    withheld = [t for t in built.service.store.scan() if not t.state.is_public]
+    assert built.confidential_id in {t.id for t in withheld}
+    assert any(t.state.hidden for t in withheld) or len(withheld) > 5
+    texts = all_text_files(built.site)
+    for t in withheld:
+        assert not (built.site / "tickets" / t.id).exists()
+        hits = [path for path, text in texts.items() if t.id in text]
+        assert hits == [], (t.id, hits[:3])
+    assert not any("郑保密" in text or "13700001111" in text for text in texts.values())
+
+
+def test_personal_data_in_the_text_is_removed_everywhere(built):
+    texts = all_text_files(built.site)
+    page = texts[f"tickets/{built.private_id}/index.html"]
+    assert "楼下饭店油烟太大" in page  # the matter itself is published verbatim
+    assert "［电话已隐去］" in page or "［姓名已隐去］" in page
+    for secret in (built.private_phone, built.private_name, "幸福小区8号楼2单元302", "371311198001011234"):
+        assert not [p for p, text in texts.items() if secret in text], secret
+
+
+def test_every_public_ticket_private_fields_stay_private(built):
+    texts = all_text_files(built.site)
+    joined = "\n".join(texts.values())
+    for t in built.service.store.scan():
+        p = t.state.private
+        if p.citizen_phone:
+            assert p.citizen_phone not in joined
+        if p.address:
+            assert p.address not in joined
+
+
+def test_citizen_text_is_shown_literally_never_interpreted(built):
+    html = (built.site / "tickets" / built.xss_id / "index.html").read_text(encoding="utf-8")
+    assert "<script>window.__pwned" not in html and "onerror=\"window" not in html
+    assert "&lt;script&gt;window.__pwned=1&lt;/script&gt;" in html
+    assert "{{ 7*7 }}" in html and "49" not in re.sub(r"[0-9a-f]{64}", "", html.split("诉求内容")[1].split("</blockquote>")[0])
+    assert "--8&lt;--" in html or "--8<--" not in html
+    assert 'href="javascript:' not in html
+    feed = (built.site / "feeds" / "tickets-new.rss.xml").read_text(encoding="utf-8")
+    assert "<script>" not in feed
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file() and "search/shards" not in str(p)}
+
+
+def test_incremental_build_touches_only_what_changed_and_equals_a_full_build(tmp_path):
+    b = make_site(tmp_path / "one", tickets=150, days=5, search=False)
+    before = _snapshot(b.site)
+    t = next(t for t in b.service.store.scan() if t.state.status == "in_progress")
+    b.service.act(t.id, {"action": "reply", "text": "已协调物业公司今日处理"}, actor=Actor(role=Role.DEPARTMENT, department=t.state.department))
+    report = build(b.config)
+    assert report.mode == "incremental" and report.tickets == 1
+    after = _snapshot(b.site)
+    changed = {k for k in after if before.get(k) != after[k]}
+    day = t.state.received_at.astimezone().strftime("%Y/%m/%d")
+    assert f"tickets/{t.id}/index.html" in changed
+    assert f"feeds/department-{t.state.department}.rss.xml" in changed
+    allowed = re.compile(
+        rf"^(tickets/{t.id}/|tickets/\d{{4}}/\d\d/\d\d/|tickets/status/|tickets/(category|area)/|departments/|feeds/|index\.html|tickets/index\.html|sitemaps/)"
+    )
+    assert all(allowed.match(k) for k in changed), sorted(changed)
+    assert len(changed) < 30
+    # The same data built from scratch gives the same files.
+    full = b.config.__class__(**{**b.config.__dict__, "site_dir": tmp_path / "full-site", "state_dir": tmp_path / "full-state"})
+    build(full, full=True)
+    fresh = _snapshot(full.site_dir.resolve())
+    diff = [k for k in set(fresh) | set(after) if fresh.get(k) != after.get(k) and not k.startswith("open-data/")]
+    assert diff == []
+
+
+def test_a_confidential_change_removes_the_page_at_once(tmp_path):
+    b = make_site(tmp_path, tickets=60, days=3, search=False)
+    t = next(t for t in b.service.store.scan() if t.state.is_public)
+    assert (b.site / "tickets" / t.id / "index.html").exists()
+    b.service.act(t.id, {"action": "moderate", "decision": "confidential", "reason": "诉求人申请保密"}, actor=Actor(role=Role.EDITOR))
+    build(b.config)
+    assert not (b.site / "tickets" / t.id).exists()
+    assert not [p for p, text in all_text_files(b.site).items() if t.id in text and not p.startswith("open-data/") and not p.startswith("search/")]
+
+
+def test_a_failed_build_leaves_the_live_site_as_it_was(tmp_path, monkeypatch):
+    b = make_site(tmp_path, tickets=40, days=2, search=False)
+    live = b.config.site_dir.resolve()
+    before = _snapshot(live)
+    import generator.build as gb
+
+    def boom(*a, **k):
+        raise RuntimeError("renderer crashed")
+
+    monkeypatch.setattr(gb.listings, "render_tickets_index", boom)
+    with pytest.raises(RuntimeError):
+        build(b.config, full=True)
+    assert b.config.site_dir.resolve() == live and _snapshot(live) == before
+    assert [p for p in tmp_path.glob(".site-build-*") if p != live] == []  # no half-built folder left
+    monkeypatch.undo()
+    assert build(b.config, full=True).mode == "full"
+    new_live = b.config.site_dir.resolve()
+    assert new_live != live and not live.exists() and (new_live / "tickets" / "index.html").exists()
+
+
+def test_no_page_loads_anything_from_another_host(built):
+    bad = re.compile(r'(?:src|href)="(?:https?:)?//(?!shoufa\.example\.gov\.cn)')
+    for path, text in all_text_files(built.site).items():
+        if path.endswith(".html"):
+            assert not bad.search(text), path
