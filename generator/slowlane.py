@@ -168,7 +168,7 @@ def build_search(state: State, root: Path, base: str, days: Iterable[str]) -> in
                 continue
             service.write_index(
                 ({"url": f"{base}tickets/{r['id']}/", "content": r["content"],
-                  "meta": {"title": r["title"], "date": r["date"]}} for r in records),
+                  "meta": {"title": r["title"], "受理日期": r["date"]}} for r in records),
                 str(tmp),
             )
             # Readers see the old or the new index, never a mix.

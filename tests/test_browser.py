@@ -1,0 +1,119 @@
+"""The pages in a real headless Chromium (Debian's chromium, driven by Playwright)."""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from .site_fixtures import BuiltSite, make_site
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (.ci/run installs it)"),
+]
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # noqa: D102
+        pass
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    built: BuiltSite = make_site(tmp_path_factory.mktemp("browser-site"), tickets=300, days=8)
+    handler = functools.partial(_Quiet, directory=str(built.site))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield built, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        )
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    pg = ctx.new_page()
+    pg.dialogs = []
+    pg.on("dialog", lambda d: (pg.dialogs.append(d.message), d.dismiss()))
+    yield pg
+    ctx.close()
+
+
+def _external_requests(page, base: str) -> list[str]:
+    seen: list[str] = []
+    page.on("request", lambda r: seen.append(r.url) if not r.url.startswith(base) and not r.url.startswith("data:") else None)
+    return seen
+
+
+def test_ticket_page_shows_the_whole_timeline(served, page):
+    built, base = served
+    t = next(t for t in built.service.store.scan() if t.state.is_public and t.state.status == "closed")
+    external = _external_requests(page, base)
+    page.goto(f"{base}/tickets/{t.id}/")
+    assert page.locator("h1").inner_text().endswith(t.id)
+    assert page.locator(".shoufa-timeline > li").count() == len(t.events)
+    assert "回访评价" in page.locator(".shoufa-timeline").inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "ticket.png"), full_page=True)
+    assert external == []
+
+
+def test_home_page_shows_figures(served, page):
+    _, base = served
+    external = _external_requests(page, base)
+    page.goto(f"{base}/")
+    assert "今日受理" in page.locator(".shoufa-figures").first.inner_text()
+    assert page.locator("table.shoufa-tickets tbody tr").count() == 10
+    page.screenshot(path=str(ARTIFACTS / "home.png"), full_page=True)
+    assert external == []
+
+
+def test_no_script_from_ticket_text_runs(served, page):
+    built, base = served
+    page.goto(f"{base}/tickets/{built.xss_id}/")
+    page.wait_for_load_state("networkidle")
+    assert page.evaluate("window.__pwned") is None
+    assert page.dialogs == []
+    content = page.locator("blockquote.shoufa-content").inner_text()
+    assert "<script>window.__pwned=1</script>" in content and "{{ 7*7 }}" in content
+    assert page.locator("blockquote.shoufa-content img").count() == 0
+    assert page.locator("blockquote.shoufa-content a").count() == 0
+
+
+def test_search_finds_a_ticket_by_a_chinese_word(served, page):
+    built, base = served
+    target = next(t for t in built.service.store.scan() if t.state.is_public and "物业" in t.state.content)
+    page.goto(f"{base}/search/")
+    page.select_option("#shoufa-range", "all")
+    page.fill(".pagefind-ui__search-input", "物业")
+    page.wait_for_selector(".pagefind-ui__result-link", timeout=15000)
+    page.wait_for_timeout(500)
+    text = page.locator(".pagefind-ui__message").inner_text()
+    assert "物业" in text
+    links = page.locator(".pagefind-ui__result-link").evaluate_all("els => els.map(e => e.getAttribute('href'))")
+    assert links and all(link.startswith("/tickets/LY") for link in links)
+    page.screenshot(path=str(ARTIFACTS / "search.png"), full_page=True)
+    # Lookup by ticket number goes straight to the ticket.
+    page.fill("#shoufa-id", target.id)
+    page.click("#shoufa-go")
+    page.wait_for_url(f"**/tickets/{target.id}/")
