@@ -89,7 +89,8 @@ def _register_optional() -> None:
     """Commands defined next to the code they drive."""
     from . import cli_more
 
-    _EXTRA.extend(cli_more.COMMANDS)
+    if not _EXTRA:  # main() may run more than once in a process (tests)
+        _EXTRA.extend(cli_more.COMMANDS)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,7 +24,7 @@ from . import yamlsafe
 from .catalog import Catalog, load_catalog
 from .clock import SHANGHAI, FixedClock
 from .dispatch import Dispatcher
-from .model import Actor, Role, Status, Ticket, TicketCreate
+from .model import Actor, Role, Ticket, TicketCreate
 from .store import Store
 from .workflow import ACTION_ADAPTER, Context, WorkflowError, open_ticket, perform, tick
 
@@ -131,7 +131,7 @@ class _Writer:
         )
         starts += self._planted(rng, day)
         prefix = self.cat.city.id_prefix + day.strftime("%Y%m%d")
-        for n, start in enumerate(starts):
+        for start in starts:
             if isinstance(start, tuple):
                 start, forced = start
             else:

@@ -6,7 +6,12 @@ build events, store under the ticket's lock).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import logging
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,9 +19,11 @@ from typing import Any
 from .catalog import Catalog, load_catalog
 from .clock import Clock, SystemClock
 from .dispatch import Decision, Dispatcher
-from .model import Actor, Ticket, TicketCreate
+from .duplicates import Match, lock_keys
+from .index import OpenIndex
+from .model import SYSTEM, Actor, EventType, Ticket, TicketCreate
 from .settings import Settings
-from .store import Store
+from .store import Store, StoreError, TicketNotFound
 from .workflow import ACTION_ADAPTER, Context, new_tracking_code, open_ticket, perform, tick
 
 log = logging.getLogger(__name__)
@@ -27,16 +34,44 @@ class Intake:
     ticket: Ticket
     tracking_code: str
     decision: Decision
+    duplicate_of: Match | None = None
+
+
+# Called with (ticket id, tracking code) just before a new ticket is stored, so that a
+# caller (the Idempotency-Key record) can remember both durably first.
+Reserve = Callable[[str, str], None]
 
 
 class Service:
-    def __init__(self, *, data_dir: Path, catalog: Catalog, clock: Clock | None = None, durable: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        data_dir: Path,
+        catalog: Catalog,
+        clock: Clock | None = None,
+        durable: bool = True,
+        detect_duplicates: bool = True,
+    ) -> None:
         self.data_dir = Path(data_dir)
         self.catalog = catalog
         self.clock = clock or SystemClock()
         self.store = Store(self.data_dir, prefix=catalog.city.id_prefix, clock=self.clock, durable=durable)
         self.dispatcher = Dispatcher(catalog, self.data_dir / "rulings")
         self.ctx = Context(catalog=catalog, dispatcher=self.dispatcher, clock=self.clock)
+        self.detect_duplicates = detect_duplicates
+        self._index: OpenIndex | None = None
+        self._index_lock = threading.Lock()
+
+    @property
+    def index(self) -> OpenIndex:
+        """The open-ticket index (built from the store on first use)."""
+        if self._index is None:
+            with self._index_lock:
+                if self._index is None:
+                    index = OpenIndex(self.store, self.catalog)
+                    index.build()
+                    self._index = index
+        return self._index
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock | None = None) -> Service:
@@ -47,36 +82,105 @@ class Service:
             durable=settings.durable,
         )
 
-    def create(self, create: TicketCreate, *, actor: Actor) -> Intake:
-        """File a new ticket: dispatch it and store it durably."""
+    def create(self, create: TicketCreate, *, actor: Actor, reserve: Reserve | None = None) -> Intake:
+        """File a new ticket: dispatch it, link it to an open one it repeats, store it durably."""
         code = new_tracking_code()
         decisions: list[Decision] = []
+        matches: list[Match | None] = []
 
         def build(ticket_id: str) -> Ticket:
+            now = self.clock.now()
             ticket, decision = open_ticket(
-                ticket_id, create, ctx=self.ctx, actor=actor, tracking_code=code, at=self.clock.now()
+                ticket_id, create, ctx=self.ctx, actor=actor, tracking_code=code, at=now
             )
+            match = self.index.find_duplicate(ticket.state, now=now) if self.detect_duplicates else None
+            if match is not None:
+                ticket = ticket.with_event(EventType.LINKED, at=now, actor=SYSTEM, data={
+                    "ticket": match.ticket_id, "relation": "duplicate_of", "basis": match.basis,
+                })
+            if reserve is not None:
+                reserve(ticket_id, code)
             decisions.append(decision)
+            matches.append(match)
             return ticket
 
-        ticket = self.store.create(build)
-        return Intake(ticket=ticket, tracking_code=code, decision=decisions[-1])
+        if self.detect_duplicates:
+            # Intakes from the same citizen or place are serialised across processes, so
+            # that each sees the one before it (in the index, via the journal).
+            with self._duplicate_lock(lock_keys(create)):
+                self.index.refresh()
+                ticket = self.store.create(build)
+                self.index.apply(ticket)
+        else:
+            ticket = self.store.create(build)
+        match = matches[-1]
+        if match is not None:
+            self._link_back(match, ticket.id)
+        return Intake(ticket=ticket, tracking_code=code, decision=decisions[-1], duplicate_of=match)
+
+    @contextlib.contextmanager
+    def _duplicate_lock(self, keys: list[str]) -> Iterator[None]:
+        stripes = sorted({int(hashlib.blake2s(k.encode(), digest_size=2).hexdigest(), 16) % 256 for k in keys})
+        with contextlib.ExitStack() as stack:
+            for n in stripes:  # in order: no deadlock between two intakes
+                fh = stack.enter_context(open(self.store.locks_dir / f"dup-{n:03d}.lock", "a+b"))
+                fcntl.flock(fh, fcntl.LOCK_EX)
+            yield
+
+    def _link_back(self, match: Match, new_id: str) -> None:
+        """Record the repeat in the earlier ticket's timeline too (best effort: the new
+        ticket is already stored and carries the link itself)."""
+        def link(t: Ticket) -> Ticket:
+            return t.with_event(EventType.LINKED, at=self.clock.now(), actor=SYSTEM, data={
+                "ticket": new_id, "relation": "duplicate", "basis": match.basis,
+            })
+
+        try:
+            other = self.store.update(match.ticket_id, link)
+        except (StoreError, TicketNotFound, OSError) as exc:
+            log.error("could not link %s back to %s: %s", match.ticket_id, new_id, exc)
+            return
+        self.index.apply(other)
 
     def act(self, ticket_id: str, action: Any, *, actor: Actor) -> Ticket:
         """Perform one workflow action (a dict or a parsed action) on a ticket."""
+        return self.act_step(ticket_id, action, actor=actor)[0]
+
+    def act_step(self, ticket_id: str, action: Any, *, actor: Actor) -> tuple[Ticket, int]:
+        """Perform one action; return the ticket and how many events it had before."""
         parsed = ACTION_ADAPTER.validate_python(action) if isinstance(action, dict) else action
-        return self.store.update(ticket_id, lambda t: perform(t, parsed, actor=actor, ctx=self.ctx))
+        before: list[int] = []
+
+        def change(t: Ticket) -> Ticket:
+            before.append(len(t.events))
+            return perform(t, parsed, actor=actor, ctx=self.ctx)
+
+        ticket = self.store.update(ticket_id, change)
+        if self._index is not None:
+            self._index.apply(ticket)
+        return ticket, before[-1]
 
     def tick_one(self, ticket_id: str) -> Ticket:
-        return self.store.update(ticket_id, lambda t: tick(t, ctx=self.ctx))
+        ticket = self.store.update(ticket_id, lambda t: tick(t, ctx=self.ctx))
+        if self._index is not None:
+            self._index.apply(ticket)
+        return ticket
 
-    def tick_all(self) -> int:
-        """Apply deadlines and supervision to every open ticket; return how many changed."""
+    def tick_due(self) -> int:
+        """Apply deadlines and supervision to the open tickets that are due; return how many changed."""
+        index = self.index
+        index.refresh()
         changed = 0
-        for ticket in self.store.scan():
-            if not ticket.state.is_open:
+        for ticket_id in index.due(self.clock.now()):
+            try:
+                before = index.get(ticket_id)
+                new = self.tick_one(ticket_id)
+            except TicketNotFound:
                 continue
-            new = self.store.update(ticket.id, lambda t: tick(t, ctx=self.ctx))
-            if len(new.events) != len(ticket.events):
+            if before is None or new.last.seq != before.seq:
                 changed += 1
         return changed
+
+    def tick_all(self) -> int:
+        """Apply deadlines and supervision to every open ticket that is due (for cron)."""
+        return self.tick_due()

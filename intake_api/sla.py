@@ -70,3 +70,29 @@ def rating_expired(policy: SlaPolicy, state: TicketState, now: datetime) -> bool
         and state.resolved_at is not None
         and now - state.resolved_at > timedelta(hours=policy.rating_window_hours)
     )
+
+
+def next_due(policy: SlaPolicy, state: TicketState) -> datetime | None:
+    """The earliest time at which `due_steps` or `rating_expired` may have work to do.
+
+    Lets the scheduler tick only the tickets that are due instead of every open one.
+    """
+    if state.status == Status.CLOSED:
+        return None
+    if state.status == Status.RESOLVED:
+        if state.resolved_at is None:
+            return None
+        return state.resolved_at + timedelta(hours=policy.rating_window_hours)
+    dl = state.deadlines
+    if dl is None:
+        return None
+    due: list[datetime] = []
+    if state.status == Status.DISPATCHED and "sign_for" not in state.overdue:
+        due.append(dl.sign_for)
+    if "close" not in state.overdue:
+        due.append(dl.close)
+    else:
+        nxt = next((lv for lv in policy.supervision if lv.level > state.supervision_level), None)
+        if nxt is not None:
+            due.append(dl.close + timedelta(hours=nxt.after_overdue_hours))
+    return min(due, default=None)

@@ -128,21 +128,26 @@ class Return(_Action):
 class PrecedentSpec(_Action):
     matter: str = _text(max_length=60)
     keywords: list[Annotated[str, Field(min_length=2, max_length=30)]] = Field(min_length=1, max_length=8)
-    category: str | None = None
+    category: str | None = Field(default=None, max_length=64)
     area_specific: bool = False
+
+    @field_validator("keywords")
+    @classmethod
+    def _safe_keywords(cls, value: list[str]) -> list[str]:
+        return [check_text(k, what="keyword") for k in value]
 
 
 class Arbitrate(_Action):
     action: Literal["arbitrate"]
     decision: Literal["upheld", "rejected"]
     reason: str = _text()
-    department: str | None = None
+    department: str | None = Field(default=None, max_length=64)
     precedent: PrecedentSpec | None = None
 
 
 class Redispatch(_Action):
     action: Literal["redispatch"]
-    department: str
+    department: str = Field(max_length=64)
     reason: str = _text()
 
 
@@ -409,17 +414,23 @@ def _arbitrate(ticket: Ticket, state: TicketState, action: Arbitrate, *, actor: 
     entry_id = None
     if action.precedent is not None:
         p = action.precedent
-        entry = ctx.dispatcher.add_precedent(
-            matter=p.matter,
-            category=p.category or state.category or "other",
-            keywords=p.keywords,
-            department=dept,
-            area=state.area if p.area_specific else None,
-            ticket_id=ticket.id,
-            by=actor.name or str(actor.role),
-            reason=action.reason,
-            at=now,
-        )
+        category = p.category or state.category or "other"
+        if category not in cat.categories:
+            raise WorkflowError(f"precedent.category: unknown category {category!r}")
+        try:
+            entry = ctx.dispatcher.add_precedent(
+                matter=p.matter,
+                category=category,
+                keywords=p.keywords,
+                department=dept,
+                area=state.area if p.area_specific else None,
+                ticket_id=ticket.id,
+                by=actor.name or str(actor.role),
+                reason=action.reason,
+                at=now,
+            )
+        except ValueError as exc:  # the entry does not validate as a duty-list entry
+            raise WorkflowError(f"precedent: {exc}") from None
         entry_id = entry.id
     events.append((EventType.ARBITRATED, actor, {
         "decision": "upheld", "reason": action.reason, "shirking": False,

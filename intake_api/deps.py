@@ -1,0 +1,132 @@
+"""Dependencies of the routes, as named `Annotated` aliases (swap them with dependency_overrides)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Path, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from .auth import Principal, TokenStore, principal_for
+from .catalog import Catalog
+from .errors import ApiError
+from .idempotency import KEY_PATTERN, IdempotencyRecords
+from .limits import FailureLimiter
+from .model import ID_RE, Role
+from .scheduler import Scheduler
+from .server import ApiSettings
+from .service import Service
+from .views import Publisher
+
+
+@dataclass
+class Runtime:
+    """Everything a request may need, built once per process by `create_app`."""
+
+    settings: ApiSettings
+    service: Service
+    tokens: TokenStore
+    records: IdempotencyRecords
+    publisher: Publisher
+    limiter: FailureLimiter
+    scheduler: Scheduler
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_service(rt: RuntimeDep) -> Service:
+    return rt.service
+
+
+def get_catalog(rt: RuntimeDep) -> Catalog:
+    return rt.service.catalog
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]
+CatalogDep = Annotated[Catalog, Depends(get_catalog)]
+
+bearer = HTTPBearer(auto_error=False, description="An API token made with `shoufa token create`")
+
+UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
+
+
+def get_principal(
+    request: Request,
+    rt: RuntimeDep,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+) -> Principal | None:
+    """The caller behind the bearer token; None without an Authorization header."""
+    if request.headers.get("authorization") is None:
+        return None
+    if creds is None or not creds.credentials:
+        raise ApiError(
+            401, "unauthorized", "use 'Authorization: Bearer <token>'", headers=UNAUTHORIZED
+        )
+    rec = rt.tokens.verify(creds.credentials)
+    if rec is None:
+        raise ApiError(401, "unauthorized", "the token is unknown or revoked", headers=UNAUTHORIZED)
+    return principal_for(rec)
+
+
+MaybePrincipal = Annotated[Principal | None, Depends(get_principal)]
+
+
+def require_principal(principal: MaybePrincipal) -> Principal:
+    if principal is None:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "this needs an API token ('Authorization: Bearer <token>')",
+            headers=UNAUTHORIZED,
+        )
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(require_principal)]
+
+INTAKE_ROLES = frozenset({Role.OPERATOR, Role.ADMIN})
+
+
+def require_intake(principal: PrincipalDep) -> Principal:
+    """Filing tickets: the hotline's operators and the channel clients' operator tokens."""
+    if principal.role not in INTAKE_ROLES:
+        raise ApiError(403, "forbidden", f"role '{principal.role}' may not file tickets")
+    return principal
+
+
+IntakePrincipal = Annotated[Principal, Depends(require_intake)]
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+ClientIp = Annotated[str, Depends(client_ip)]
+
+TicketId = Annotated[
+    str, Path(pattern=ID_RE.pattern, max_length=20, description="Ticket id, e.g. LY20261128000123")
+]
+TrackingCode = Annotated[
+    str | None,
+    Header(
+        alias="X-Tracking-Code",
+        min_length=1,
+        max_length=64,
+        description="The citizen's tracking code from intake (acts as the citizen)",
+    ),
+]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=200,
+        pattern=KEY_PATTERN,
+        description="Retry-safe intake: the same key and body file one ticket",
+    ),
+]

@@ -1,0 +1,242 @@
+"""The in-memory index of open tickets, kept current from the change journal.
+
+Every worker process builds it once from the store (one scan at start) and then reads
+only the journal lines written since its cursor, by any process, before it answers a
+question: which open ticket repeats this one, what is in a department's queue, which
+tickets are due for a deadline step. No request scans the store.
+
+A journal line is written before its ticket file is renamed into place, so a line may
+name a change that is not visible yet; such tickets are re-read on the next refresh
+until the file catches up (or for a minute, after which the line was a failed write).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pydantic import ValidationError
+
+from .catalog import Catalog
+from .duplicates import Match, keys_for
+from .model import ChainError, Ticket, TicketState
+from .sla import next_due
+from .store import InvalidTicketId, Store
+
+log = logging.getLogger(__name__)
+
+PENDING_SECONDS = 60.0
+MAX_REMEMBERED = 500_000
+
+
+@dataclass(frozen=True)
+class OpenEntry:
+    id: str
+    seq: int
+    status: str
+    department: str | None
+    category: str | None
+    area: str | None
+    priority: str
+    received_at: datetime
+    updated_at: datetime
+    sign_for: datetime | None
+    close: datetime | None
+    supervision_level: int
+    overdue: tuple[str, ...]
+    extension_pending: bool
+    confidential: bool
+    hidden: bool
+    summary: str
+    next_due: datetime | None
+    dup_keys: tuple[str, ...]
+
+
+def _entry(state: TicketState, seq: int, catalog: Catalog) -> OpenEntry:
+    dl = state.deadlines
+    return OpenEntry(
+        id=state.id,
+        seq=seq,
+        status=str(state.status),
+        department=state.department,
+        category=state.category,
+        area=state.area,
+        priority=state.priority,
+        received_at=state.received_at,
+        updated_at=state.updated_at,
+        sign_for=dl.sign_for if dl else None,
+        close=dl.close if dl else None,
+        supervision_level=state.supervision_level,
+        overdue=tuple(x for x in state.overdue if x),
+        extension_pending=state.extension_pending is not None,
+        confidential=state.confidential,
+        hidden=state.hidden,
+        summary=state.content[:80],
+        next_due=next_due(catalog.sla, state),
+        dup_keys=keys_for(state),
+    )
+
+
+class OpenIndex:
+    def __init__(self, store: Store, catalog: Catalog) -> None:
+        self.store = store
+        self.catalog = catalog
+        self._lock = threading.RLock()
+        self._built = False
+        self._cursor = ""
+        self._entries: dict[str, OpenEntry] = {}
+        # Last seq seen of tickets touched since start (bounded), so an older version
+        # never replaces a newer one.
+        self._seqs: OrderedDict[str, int] = OrderedDict()
+        self._by_key: dict[str, set[str]] = {}
+        self._pending: dict[str, tuple[int, float]] = {}
+
+    # -- maintenance ---------------------------------------------------------
+
+    def build(self) -> None:
+        """Scan the store once; later changes come from the journal."""
+        with self._lock:
+            started = time.perf_counter()
+            cursor = self.store.journal.head()
+            n = 0
+            for path in self.store.paths():
+                ticket = self._read_path(path)
+                if ticket is not None:
+                    self._put(ticket.state, ticket.last.seq, remember=False)
+                    n += 1
+            self._cursor = cursor
+            self._built = True
+            log.info(
+                "open-ticket index: %d of %d tickets open (%.2f s)",
+                len(self._entries),
+                n,
+                time.perf_counter() - started,
+            )
+        self.refresh()
+
+    def ensure(self) -> None:
+        if not self._built:
+            with self._lock:
+                if not self._built:
+                    self.build()
+
+    def refresh(self) -> None:
+        """Apply every change journaled since the last refresh (by any process)."""
+        self.ensure()
+        with self._lock:
+            changes, self._cursor = self.store.journal.read_since(self._cursor)
+            wanted: dict[str, int] = {}
+            for ch in changes:
+                wanted[ch.ticket_id] = max(wanted.get(ch.ticket_id, 0), ch.seq)
+            now = time.monotonic()
+            for tid, (seq, since) in list(self._pending.items()):
+                if now - since > PENDING_SECONDS:
+                    del self._pending[tid]
+                elif tid not in wanted:
+                    wanted[tid] = seq
+            for tid, seq in wanted.items():
+                if self._seqs.get(tid, 0) >= seq:
+                    self._pending.pop(tid, None)
+                    continue
+                self._reload(tid, seq, now)
+
+    def _read_path(self, path) -> Ticket | None:
+        try:
+            return Ticket.from_json(path.read_bytes())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValidationError, ChainError, ValueError, KeyError, TypeError) as exc:
+            log.warning("index: skipping unreadable ticket %s: %s", path, exc)
+            return None
+
+    def _reload(self, ticket_id: str, seq: int, now: float) -> None:
+        try:
+            path = self.store.path_for(ticket_id)
+        except InvalidTicketId:
+            return
+        ticket = self._read_path(path)
+        if ticket is None or ticket.last.seq < seq:
+            self._pending.setdefault(ticket_id, (seq, now))
+            if ticket is None:
+                return
+        else:
+            self._pending.pop(ticket_id, None)
+        self._put(ticket.state, ticket.last.seq)
+
+    def apply(self, ticket: Ticket) -> None:
+        """Record a ticket this process just wrote (the journal will repeat it; harmless)."""
+        self.ensure()
+        with self._lock:
+            self._put(ticket.state, ticket.last.seq)
+
+    def _put(self, state: TicketState, seq: int, *, remember: bool = True) -> None:
+        if self._seqs.get(state.id, 0) > seq:
+            return  # an older version than we already hold
+        if remember or state.is_open:
+            self._seqs[state.id] = seq
+            self._seqs.move_to_end(state.id)
+            if len(self._seqs) > MAX_REMEMBERED:
+                self._seqs.popitem(last=False)
+        old = self._entries.pop(state.id, None)
+        if old is not None:
+            for k in old.dup_keys:
+                ids = self._by_key.get(k)
+                if ids is not None:
+                    ids.discard(state.id)
+                    if not ids:
+                        del self._by_key[k]
+        if not state.is_open:
+            return
+        entry = _entry(state, seq, self.catalog)
+        self._entries[state.id] = entry
+        for k in entry.dup_keys:
+            self._by_key.setdefault(k, set()).add(state.id)
+
+    # -- questions -----------------------------------------------------------
+
+    def find_duplicate(self, state: TicketState, *, now: datetime) -> Match | None:
+        """The earliest open ticket within the window that this one repeats, if any."""
+        window = timedelta(hours=self.catalog.sla.duplicate_window_hours)
+        best: tuple[datetime, str, str] | None = None
+        with self._lock:
+            for key in keys_for(state):
+                for tid in self._by_key.get(key, ()):
+                    e = self._entries.get(tid)
+                    if e is None or tid == state.id or e.received_at < now - window:
+                        continue
+                    cand = (e.received_at, tid, key)
+                    if best is None or cand < best:
+                        best = cand
+        return Match.from_key(best[1], best[2]) if best else None
+
+    def due(self, now: datetime) -> list[str]:
+        """Open tickets with a deadline step due at `now`."""
+        with self._lock:
+            return sorted(
+                e.id for e in self._entries.values() if e.next_due is not None and e.next_due <= now
+            )
+
+    def entries(
+        self, *, department: str | None = None, status: str | None = None
+    ) -> list[OpenEntry]:
+        with self._lock:
+            items = [
+                e
+                for e in self._entries.values()
+                if (department is None or e.department == department)
+                and (status is None or e.status == status)
+            ]
+        items.sort(key=lambda e: (e.close or e.received_at, e.id))
+        return items
+
+    def open_count(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+    def get(self, ticket_id: str) -> OpenEntry | None:
+        with self._lock:
+            return self._entries.get(ticket_id)
