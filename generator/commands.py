@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
 from intake_api.settings import Settings
 
@@ -16,7 +17,16 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
     from .config import BuildConfig
 
     config = BuildConfig.from_settings(settings, drafts=args.drafts, **({"workers": args.workers} if args.workers else {}))
+    if args.slow_only:
+        done = slowlane.run(config)
+        print(f"slow lane: {done.get('search_shards', 0)} search shards, {done.get('exports', 0)} monthly exports")
+        return 0
     report = build(config, full=args.full)
+    if args.report_json:
+        import dataclasses
+        import json
+
+        args.report_json.write_text(json.dumps(dataclasses.asdict(report), ensure_ascii=False, indent=1))
     print(report.summary())
     for name, secs in report.stages.items():
         print(f"  {name:<10} {secs:7.2f} s")
@@ -40,13 +50,33 @@ def cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    from .bench import run
+
+    sizes = [args.tickets] if args.tickets else [10_000, 100_000]
+    run(sizes, json_path=args.json, workers=args.workers, mkdocs_max=args.mkdocs_max,
+        changes=args.changes, intake_total=args.intake, keep=args.keep)
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     b = sub.add_parser("build", help="build site/ (incremental; --full: from scratch)")
     b.add_argument("--full", action="store_true", help="rebuild everything into a new folder and swap it in")
     b.add_argument("--drafts", action="store_true", help="include draft episodes (local preview only)")
     b.add_argument("--workers", type=int, help="worker processes for a full build (default: cores)")
     b.add_argument("--no-slow", action="store_true", help="skip the slow lane (search shards, exports)")
+    b.add_argument("--slow-only", action="store_true", help="run only the slow lane (search shards, exports)")
+    b.add_argument("--report-json", type=Path, help="write the build report (counts, stage times) as JSON")
     b.set_defaults(func=cmd_build)
     w = sub.add_parser("watch", help="rebuild on every change of data/ or content/")
     w.add_argument("--drafts", action="store_true", help="include draft episodes (local preview only)")
     w.set_defaults(func=cmd_watch)
+    be = sub.add_parser("bench", help="the performance benchmark (own data in a temp folder)")
+    be.add_argument("--tickets", type=int, help="one size N (default: 10,000 then 100,000)")
+    be.add_argument("--json", type=Path, help="write the figures as JSON to this file")
+    be.add_argument("--workers", type=int, default=2, help="worker processes for demo data and builds")
+    be.add_argument("--mkdocs-max", type=int, default=20_000, help="pages for the mkdocs-material comparison (0: skip)")
+    be.add_argument("--changes", type=int, default=50, help="change-to-public samples (0: skip)")
+    be.add_argument("--intake", type=int, default=3000, help="intake requests (0: skip)")
+    be.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    be.set_defaults(func=cmd_bench)

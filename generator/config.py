@@ -48,6 +48,9 @@ class BuildConfig:
     @classmethod
     def from_settings(cls, settings: Settings, **overrides) -> BuildConfig:
         site_dir = Path(settings.site_dir)
+        if overrides.get("drafts") and not site_dir.name.endswith("-preview"):
+            # Drafts are previewed from their own folder, never the public site.
+            site_dir = site_dir.with_name(site_dir.name + "-preview")
         values = dict(
             data_dir=Path(settings.data_dir),
             content_dir=Path(settings.content_dir),

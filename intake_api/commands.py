@@ -13,7 +13,7 @@ ROLES = ("operator", "department", "supervisor", "editor", "admin")
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from .server import run
 
-    run(settings, host=args.host, port=args.port, workers=args.workers, drafts=args.drafts)
+    run(settings, host=args.host, port=args.port, workers=args.workers, drafts=args.drafts, watch=not args.no_watch)
     return 0
 
 
@@ -81,6 +81,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     s.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     s.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    s.add_argument("--no-watch", action="store_true", help="serve only; do not rebuild the site on changes")
     s.add_argument(
         "--drafts", action="store_true", help="let the watcher build draft episodes and pages too"
     )

@@ -51,15 +51,19 @@ class Journal:
         if not lines:
             return
         seg = self._segment(format_ts(now)[:10].replace("-", ""))
-        with open(self._lock_path, "a+b") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            fd = os.open(seg, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            try:
-                os.write(fd, lines)
-                if self.durable:
-                    os.fdatasync(fd)
-            finally:
-                os.close(fd)
+        fd = os.open(seg, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            with open(self._lock_path, "a+b") as lock:
+                # The lock keeps lines whole; it is not held while syncing, so that
+                # concurrent writers' fdatasync calls share one journal commit.
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                view = memoryview(lines)
+                while view:
+                    view = view[os.write(fd, view) :]
+            if self.durable:
+                os.fdatasync(fd)
+        finally:
+            os.close(fd)
 
     def segments(self) -> list[str]:
         return sorted(p.stem for p in self.root.glob("*.jsonl"))

