@@ -66,16 +66,35 @@ class Watcher:
         except Exception:  # noqa: BLE001
             log.exception("slow lane failed")
 
+    def pending(self) -> bool:
+        """Whether the journal holds changes the last build did not publish."""
+        from intake_api.journal import Journal
+
+        from .state import State
+
+        path = self.config.state_dir / "state.sqlite"
+        if not path.exists():
+            return True
+        state = State(path)
+        try:
+            cursor = state.get_meta("cursor") or ""
+        finally:
+            state.close()
+        return Journal(self.config.data_dir / "journal", durable=False).head() != cursor
+
     def run(self) -> None:
         self.build_once()
         ticker = threading.Thread(target=self._tick, daemon=True)
         ticker.start()
-        for changes in watch(*self.paths(), debounce=self.debounce_ms, step=20, stop_event=self.stop, rust_timeout=1000, yield_on_timeout=False):
+        # Changes that arrive during a build are seen after it: on every wake-up (a
+        # change or a timeout) the journal is compared with the published cursor.
+        for changes in watch(*self.paths(), debounce=self.debounce_ms, step=20, stop_event=self.stop,
+                             rust_timeout=1000, yield_on_timeout=True):
             if self.stop.is_set():
                 break
-            if all(Path(p).name == ".lock" for _c, p in changes):
-                continue
-            self.build_once()
+            relevant = [p for _c, p in changes if Path(p).name != ".lock"]
+            if relevant or self.pending():
+                self.build_once()
 
     def _tick(self) -> None:
         while not self.stop.wait(5):
