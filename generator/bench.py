@@ -12,6 +12,7 @@ acknowledged ticket verified on disk afterwards), and dispatch time per ticket.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -20,7 +21,6 @@ import random
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -104,10 +104,8 @@ def du(path: Path) -> int:
     total = 0
     for dirpath, _dirs, files in os.walk(path):
         for f in files:
-            try:
+            with contextlib.suppress(OSError):
                 total += os.lstat(os.path.join(dirpath, f)).st_size
-            except OSError:
-                pass
     return total
 
 
@@ -146,7 +144,7 @@ def export_markdown(state_db: Path, out_dir: Path, *, limit: int | None = None, 
         q += f" LIMIT {int(limit)}"
     out_dir.mkdir(parents=True, exist_ok=True)
     n = 0
-    for tid, title, dept, status, received, day, content, reply in db.execute(q):
+    for tid, title, dept, status, received, _day, content, reply in db.execute(q):
         meta = {"title": f"{title} {tid}", "date": received, "ticket": tid, "department": dept, "status": status}
         head = json.dumps(meta, ensure_ascii=False) + "\n" if front == "json" else "---\n" + "".join(
             f"{k}: {json.dumps(v, ensure_ascii=False)}\n" for k, v in meta.items()) + "---\n"

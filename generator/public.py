@@ -23,7 +23,7 @@ from intake_api.model import (
     Ticket,
 )
 
-from .redact import PrivateLiterals, Redactor
+from .redact import PrivateLiterals, RedactionError, Redactor
 
 EVENT_TITLES = {
     EventType.RECEIVED: "受理",
@@ -192,8 +192,8 @@ def make_public(
 ) -> TicketPublic | None:
     """Return the public view, or None if the ticket must not be published at all.
 
-    Raises `redact.RedactionError` when the redactor cannot vouch for a text; the caller
-    holds the ticket back.
+    Raises `redact.RedactionError` when the redactor cannot vouch for a text (out of time,
+    or failing in any other way); the caller holds the ticket back.
     """
     st = ticket.state
     if not st.is_public:
@@ -209,7 +209,14 @@ def make_public(
             if r.get("field") in ("all", field, None) and r["text"] in text:
                 counts["editor"] += text.count(r["text"])
                 text = text.replace(r["text"], "［已隐去］")
-        result = redactor.redact(text, field=field, literals=literals)
+        try:
+            result = redactor.redact(text, field=field, literals=literals)
+        except RedactionError:
+            raise
+        except Exception as exc:
+            # A bug in the redactor must hold the ticket back like a timeout, never stop
+            # the build or publish the text. The message is not kept: it may quote the text.
+            raise RedactionError(f"the redactor failed ({type(exc).__name__})") from exc
         for hit in result.hits:
             counts[hit.kind] += 1
         return result.text
@@ -232,7 +239,8 @@ def make_public(
             if d.get("deadlines"):
                 details["deadlines"] = {k: v for k, v in d["deadlines"].items() if v}
             if ev.type != EventType.REOPENED:
-                details["why"] = d.get("reason", "")
+                # Operators type the reason of a manual re-dispatch: redact it like any text.
+                details["why"] = clean(d.get("reason", ""), "note") or ""
                 details["rule"] = {k: (d.get("rule") or {}).get(k) for k in ("kind", "entry", "matter")}
         elif ev.type == EventType.CONTACTED:
             details["method"] = CONTACT_METHODS.get(d.get("method"), "联系")
@@ -312,7 +320,7 @@ def make_public(
         updated_at=st.updated_at,
         department=st.department,
         department_name=dept.name if dept else None,
-        dispatch_reason=st.dispatch_reason,
+        dispatch_reason=clean(st.dispatch_reason, "note") or "",
         dispatch_rule={k: st.dispatch_rule.get(k) for k in ("kind", "entry", "matter")},
         content=content,
         status=str(st.status),

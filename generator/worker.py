@@ -83,6 +83,24 @@ def init(setup: WorkerSetup) -> None:
     global _R
     logging.basicConfig(level=logging.WARNING)
     _R = TicketRenderer(setup)
+    _exit_with_parent()
+
+
+def _exit_with_parent() -> None:
+    """End this worker if the build process dies (killed mid-build, serve stopped)."""
+    import os
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(1)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def run_batch(paths: list[Path]) -> BatchResult:

@@ -21,6 +21,17 @@ def cmd_token_create(args: argparse.Namespace, settings: Settings) -> int:
     from .auth import TokenError, TokenStore
     from .catalog import load_catalog
 
+    if args.open311:
+        from .open311.keys import create_api_key
+
+        rec, key = create_api_key(settings.secrets_path, name=args.name, contact=args.contact)
+        print(f"created Open311 api_key {rec.id} ({rec.name}); it is shown only now:", file=sys.stderr)
+        print(key)
+        return 0
+    if not args.role:
+        print("shoufa: error: --role is required (or --open311 for a client application key)", file=sys.stderr)
+        return 2
+
     if args.department:
         catalog = load_catalog(settings.catalog_path)
         if args.department not in catalog.department_by_code:
@@ -52,7 +63,11 @@ def cmd_token_list(args: argparse.Namespace, settings: Settings) -> int:
     if not records:
         print("no tokens yet: shoufa token create --role operator --name 话务员", file=sys.stderr)
         return 0
+    from .open311.keys import ApiKeyStore
+
     print(f"{'id':<18} {'role':<11} {'department':<22} {'created':<25} {'status':<8} name")
+    for k in ApiKeyStore(settings.secrets_path).records():
+        print(f"{k.id:<18} {'open311':<11} {'-':<22} {'':<25} {'active' if k.active else 'revoked':<8} {k.name}")
     for r in records:
         status = "revoked" if r.revoked else "active"
         created = r.created.isoformat(timespec="seconds")
@@ -68,8 +83,15 @@ def cmd_token_revoke(args: argparse.Namespace, settings: Settings) -> int:
     try:
         rec = TokenStore(settings.secrets_path).revoke(args.token)
     except TokenError as exc:
-        print(f"shoufa: error: {exc}", file=sys.stderr)
-        return 2
+        from .open311.keys import ApiKeyStore
+
+        try:
+            key = ApiKeyStore(settings.secrets_path).revoke(args.token)
+        except Exception:  # noqa: BLE001 - report the token store's error, it is the common case
+            print(f"shoufa: error: {exc}", file=sys.stderr)
+            return 2
+        print(f"revoked Open311 api_key {key.id} ({key.name})")
+        return 0
     print(f"revoked {rec.role} token {rec.id} ({rec.name})")
     return 0
 
@@ -92,7 +114,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     tsub = t.add_subparsers(dest="token_command", required=True, metavar="ACTION")
     c = tsub.add_parser("create", help="create a token and print it once")
-    c.add_argument("--role", required=True, choices=ROLES, help="what the token may do")
+    c.add_argument("--role", choices=ROLES, help="what the token may do (not with --open311)")
+    c.add_argument("--open311", action="store_true", help="create an Open311 api_key for a client application instead")
+    c.add_argument("--contact", default="", help="contact of the Open311 client application")
     c.add_argument("--department", help="department code (for --role department)")
     c.add_argument(
         "--name", required=True, help="who or what uses it, e.g. 城管值班 or wechat-gateway"
