@@ -1,21 +1,30 @@
 """Remove personal data from citizen text before any of it reaches the public site.
 
 The redactor never interprets HTML or Markdown: it finds spans of personal data and
-replaces exactly those spans in the original text, so every other character stays as
-it was (escaping is the renderer's job).
+replaces exactly those spans in the original text, so every other character stays as it
+was (escaping is the renderer's job).
 
-How it stays linear: the text is folded once into a normalised copy (full-width and
-other Unicode digits to ASCII, invisible characters removed, dashes/dots/spaces folded)
-that keeps a map back to the original; every detector is a flat regular expression whose
-repetitions are bounded and whose alternatives start with disjoint characters, anchored on
-a digit that starts a digit group. Overlapping findings are merged, then replaced in the
-original text.
-
-What is found: mobile numbers and landlines in any disguise, resident ID numbers, bank
+What is found: mobile numbers and landlines in any disguise (country prefix, separators,
+full-width digits, zero-width characters, Chinese numerals), resident ID numbers, bank
 cards, licence plates, e-mail addresses, QQ numbers and WeChat ids next to their keywords,
-the ticket's own private literals (name, phone, address, others) and the editors' rules.
-What survives: dates, times, amounts, small and ordinary numbers, postal codes, public
+the ticket's own private values (name, phone, address, others) and the editors' rules.
+What survives: dates, times, amounts, ordinary and small numbers, postal codes, public
 service numbers (12345, 110, 95598, ...) and ticket ids such as ``LY20261128000123``.
+
+How it stays linear: the text is folded once into a normalised copy (Unicode digits to
+ASCII, invisible characters dropped, dashes, dots and spaces folded) that maps back to the
+original. Number detectors are flat patterns tried only where a digit group starts; their
+repetitions are bounded (or run over disjoint character classes, with possessive
+separators, so that there is nothing to backtrack into) and all of them are tried at
+every group start, so that overlapping numbers are all found; their union is redacted.
+A run of digits and separators of 4096 characters or more is noise and is redacted whole
+if it holds a number. Editors' regular expressions are compiled with the `regex` module
+when it is installed (it can stop a match after a timeout) and must not nest quantifiers.
+Every stage checks the time budget; running out raises RedactionError.
+
+Redaction is idempotent: where one finding could change how a second pass over the
+redacted text reads the digits around it, the first pass already looks at the text that
+way (see _whole_runs and _window_hits).
 """
 
 from __future__ import annotations
@@ -259,7 +268,7 @@ _NUMBER_ALTERNATIVES = {
 }
 _NUMBER_NAMES = tuple(_NUMBER_ALTERNATIVES)
 _NUMBER_RE = re.compile(
-    r"(?=[0-9+(])(?<![0-9])"
+    r"(?=[0-9+(])(?:(?<![0-9])|(?=[+(]))"
     + "".join(
         f"(?:(?=(?P<{name}>{body})(?![0-9])))?" for name, body in _NUMBER_ALTERNATIVES.items()
     )
@@ -271,6 +280,13 @@ _NUMBER_RE = re.compile(
 # Maximal runs of digit groups joined by at most 4 separators. The repetition nests, but
 # digits and separators are disjoint, so there is one way to match and no backtracking.
 _RUN_RE = re.compile(rf"[0-9](?<![0-9][0-9])[0-9]*(?:{_S1}[0-9]+)*")
+# The same, for runs of at least 15 and of at least _GIANT characters (a cheap look ahead
+# skips the shorter ones).
+_LONG_RUN_RE = re.compile(rf"[0-9](?<![0-9][0-9])(?=[0-9 \t\-./\\_()]{{14}})[0-9]*(?:{_S1}[0-9]+)*")
+_GIANT = 4096
+_GIANT_RUN_RE = re.compile(
+    rf"[0-9](?<![0-9][0-9])(?=[0-9 \t\-./\\_()]{{{_GIANT - 1}}})[0-9]*(?:{_S1}[0-9]+)*"
+)
 _CN_CLASS = "0-9" + "".join(_CN_DIGITS.values())
 # Runs of at least 7 digits of which some are Chinese numerals (checked in Python).
 _CN_RUN_RE = re.compile(
@@ -291,7 +307,8 @@ _ID15_SHAPE_RE = re.compile(r"[1-8][0-9]{7}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|
 # Keyword contexts. An ASCII keyword must not be the tail of a longer word.
 _KW_TAIL = r"[ \t]{0,2}(?:号码|号|账号|ID|id)?[ \t:是为]{0,3}"
 _QQ_RE = re.compile(
-    rf"(?=[Qq扣企])(?:[Qq](?<![A-Za-z][Qq])[Qq]|扣扣|企鹅){_KW_TAIL}(?P<v>[1-9](?:{_SS}[0-9]){{4,10}})(?![0-9])"
+    rf"(?=[Qq扣企])(?:[Qq](?<![A-Za-z][Qq])[Qq]|扣扣|企鹅){_KW_TAIL}"
+    rf"(?P<v>[1-9](?:{_SS}[0-9]){{4,10}})(?![0-9])"
 )
 _WECHAT_RE = re.compile(
     r"(?=[微薇威徽VvWw])(?:微信|薇信|威信|徽信|[Vv]信|[VvWw](?<![A-Za-z][VvWw])[Xx]|[Ww](?<![A-Za-z][Ww])(?i:echat|eixin))"
@@ -303,7 +320,7 @@ _TEL_RE = re.compile(
     rf"{_KW_TAIL}(?P<v>[0-9](?:{_SS}[0-9]){{6,11}})(?![0-9])"
 )
 _EMAIL_RE = re.compile(
-    r"[A-Za-z0-9._%+-](?<![A-Za-z0-9._%+-][A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{0,63}"
+    r"[A-Za-z0-9._%+-](?<![A-Za-z0-9._%+-][A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*"
     r"@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,7}\.[A-Za-z]{2,24}(?![A-Za-z])"
 )
 _PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
@@ -422,49 +439,70 @@ def _numbers(
 ) -> list[_Cand]:
     """Find phone, ID and card numbers in a normalised text that starts at offset.
 
-    Overlapping matches are coalesced on the fly (a noisy megabyte of digits yields
-    hundreds of thousands of them); the longest match names the merged span.
+    Overlapping matches are coalesced on the fly; the longest match names the merged
+    span. A run of digits and separators of 4096 characters or more is no citizen's
+    prose but noise (or an attack on the time budget): if it holds a number at all, it is
+    redacted whole, which takes one search instead of a match at every digit group.
     """
     found: list[_Cand] = []
+    giants = [
+        m.span()
+        for m in _GIANT_RUN_RE.finditer(text)
+        if m.end() - m.start() >= _GIANT
+        and not (protected and _overlaps(m.start() + offset, m.end() + offset, protected))
+    ]
+    for start, end in giants:
+        m = _search_giant(text, start, end, budget)
+        if m is not None:
+            found.append(_number_cand(text, start, end, m, offset))
+    if giants:
+        text = _mask(text, giants)
     cur_start = cur_end = -1
-    best: tuple[tuple[int, int], tuple[tuple[int, int], ...]] | None = None  # longest match
+    best, best_len = None, 0  # the longest match of the current span
     for count, m in enumerate(_NUMBER_RE.finditer(text)):
         if not count & 0xFFF:
             budget.check()
-        regs = m.regs
-        span = max(regs[1:])  # every alternative starts here: take the longest
-        start, end = span
+        start = m.start()
+        end = max(m.regs[1:])[1]  # all alternatives start here: the longest
         if protected and _overlaps(start + offset, end + offset, protected):
             continue
         if start >= cur_end:
             if best is not None:
                 found.append(_number_cand(text, cur_start, cur_end, best, offset))
-            cur_start, cur_end, best = start, end, (span, regs)
+            cur_start, cur_end, best, best_len = start, end, m, end - start
         else:
             if end > cur_end:
                 cur_end = end
-            if end - start > best[0][1] - best[0][0]:  # type: ignore[index]
-                best = (span, regs)
+            if end - start > best_len:
+                best, best_len = m, end - start
     if best is not None:
         found.append(_number_cand(text, cur_start, cur_end, best, offset))
     return found
 
 
-def _number_cand(
-    text: str,
-    start: int,
-    end: int,
-    best: tuple[tuple[int, int], tuple[tuple[int, int], ...]],
-    offset: int,
-) -> _Cand:
-    """Return the candidate for a merged span, named after its longest match."""
-    span, regs = best
-    name = _NUMBER_NAMES[regs.index(span, 1) - 1]
-    kind = "phone" if name in _PHONE_ALTERNATIVES else _classify(name, text[span[0] : span[1]])
-    return _Cand(start + offset, end + offset, kind, None, None, True)
+def _search_giant(text: str, start: int, end: int, budget: _Budget) -> re.Match[str] | None:
+    """Return the first number in text[start:end], searching in chunks between budget checks."""
+    for lo in range(start, end, _CHUNK):
+        budget.check()
+        m = _NUMBER_RE.search(text, lo, min(end, lo + _CHUNK + 256))
+        # near the end of a chunk the look-aheads saw a cut text: match again in full
+        if m is not None and (m.start() < lo + _CHUNK or lo + _CHUNK >= end):
+            m = _NUMBER_RE.match(text, m.start())
+            if m is not None:
+                return m
+    return None
 
 
-_PHONE_ALTERNATIVES = frozenset({"mobile", "landline"})
+_CHUNK = 1 << 16
+
+
+def _number_cand(text: str, start: int, end: int, m: re.Match[str], offset: int) -> _Cand:
+    """Return the candidate for a merged span, named after its longest match m."""
+    regs = m.regs
+    longest = max(regs[1:])
+    name = _NUMBER_NAMES[regs.index(longest, 1) - 1]
+    kind = _classify(name, text[longest[0] : longest[1]])
+    return tuple.__new__(_Cand, (start + offset, end + offset, kind, None, None, True))
 
 
 def _whole_runs(
@@ -473,6 +511,8 @@ def _whole_runs(
     protected: list[tuple[int, int]],
     covered: list[tuple[int, int]],
     offset: int = 0,
+    *,
+    only: list[tuple[int, int]] | None = None,
 ) -> list[_Cand]:
     """Classify whole digit runs of 15-19 digits, however they are split.
 
@@ -482,14 +522,15 @@ def _whole_runs(
     number found already (covered: sorted, disjoint, in the coordinates of the whole
     text) must look like an ID or pass the Luhn check; the stretches of it left between
     the numbers found count as runs of their own. A second pass over the redacted text
-    then sees the runs this pass saw, which keeps redaction idempotent.
+    then sees the runs this pass saw, which keeps redaction idempotent. With only, just
+    the runs that overlap those spans are looked at.
     """
     found: list[_Cand] = []
-    for count, m in enumerate(_RUN_RE.finditer(text)):
+    for count, m in enumerate(_LONG_RUN_RE.finditer(text)):
         if not count & 0xFFF:
             budget.check()
         start, end = m.start() + offset, m.end() + offset
-        if end - start < 15:
+        if end - start < 15 or (only is not None and not _overlaps(start, end, only)):
             continue
         i = bisect.bisect_right(covered, (start, math.inf))
         if i and covered[i - 1][1] > start:
@@ -514,15 +555,21 @@ def _pieces(
     """Classify the digit runs in text[lo:hi], a stretch of a run between two findings."""
     found: list[_Cand] = []
     if hi - lo >= 15:
-        for m in _RUN_RE.finditer(text, lo, hi):
-            found += _classify_run(text, m.start(), m.end(), protected, offset)
+        stretch = text[lo:hi]  # a slice: the digits found before lo must not count
+        for m in _RUN_RE.finditer(stretch):
+            found += _classify_run(text, lo + m.start(), lo + m.end(), protected, offset)
     return found
 
 
 def _union(cands: Iterable[_Cand]) -> list[tuple[int, int]]:
     """Return the sorted, disjoint union of the candidates' spans."""
+    return _union_spans((c.start, c.end) for c in cands)
+
+
+def _union_spans(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Return the sorted, disjoint union of spans."""
     merged: list[tuple[int, int]] = []
-    for start, end in sorted((c.start, c.end) for c in cands):
+    for start, end in sorted(spans):
         if merged and start < merged[-1][1]:
             merged[-1] = (merged[-1][0], max(merged[-1][1], end))
         else:
@@ -574,16 +621,27 @@ def _keywords(text: str) -> list[_Cand]:
         if not _DATEISH_RE.search(value) and not _is_public_number(_NOT_DIGIT_RE.sub("", value)):
             found.append(_Cand(*m.span("v"), "phone", numeric=True))
     if "@" in text:
-        found += [_Cand(*m.span(), "email") for m in _EMAIL_RE.finditer(text)]
+        found += [_Cand(start, end, "email") for start, end in _emails(text)]
     for m in _PLATE_RE.finditer(text):
         if _plate_ok(m.group("tail"), m.group("suffix")):
             found.append(_Cand(*m.span(), "plate"))
     return found
 
 
+def _emails(text: str) -> list[tuple[int, int]]:
+    """Find e-mail addresses, again after masking those found, as a second pass would."""
+    found: list[tuple[int, int]] = []
+    for _ in range(3):
+        new = [m.span() for m in _EMAIL_RE.finditer(_mask(text, _union_spans(found)))]
+        if not new:
+            break
+        found += new
+    return found
+
+
 def _overlaps(start: int, end: int, spans: list[tuple[int, int]]) -> bool:
     """Return whether [start, end) overlaps one of the sorted, disjoint spans."""
-    i = bisect.bisect_right(spans, (start, float("inf")))
+    i = bisect.bisect_right(spans, (start, math.inf))
     if i and spans[i - 1][1] > start:
         return True
     return i < len(spans) and spans[i][0] < end
@@ -666,7 +724,7 @@ def _text_pattern(literal: str) -> str:
 
 def _digit_pattern(digits: str) -> str:
     """Return a pattern for a digit string in any disguise, with its country prefix."""
-    prefix = rf"(?=[0-9+(])(?<![0-9])(?:{_CC86}{_SS}|86{_SS}|0{_SS})?"
+    prefix = rf"(?=[0-9+(])(?:(?<![0-9])|(?=[+(]))(?:{_CC86}{_SS}|86{_SS}|0{_SS})?"
     return prefix + _SS.join(digits) + "(?![0-9])"
 
 
@@ -917,37 +975,37 @@ class Redactor:
         folded = _Folded(text)
         cands = self._find(folded, budget, literals)
         cands += self._editor_literal_hits(folded.n1, field)
-        if folded.identical:
-            spans = [(c[0], c[1], c) for c in cands]
-        else:
+        if not folded.identical:  # back to the coordinates of the original text
             mapped = folded.original_spans([(c[0], c[1]) for c in cands])
-            spans = [(start, end, c) for (start, end), c in zip(mapped, cands, strict=True)]
-        spans += self._editor_regex_hits(text, field, budget)
+            cands = [
+                tuple.__new__(_Cand, (start, end, *c[2:]))
+                for (start, end), c in zip(mapped, cands, strict=True)
+            ]
+        cands += self._editor_regex_hits(text, field, budget)
         budget.check()
-        return _apply(text, _merge(spans))
+        return _apply(text, _merge(cands))
 
     def _find(
         self, folded: _Folded, budget: _Budget, literals: PrivateLiterals | None
     ) -> list[_Cand]:
         """Find every built-in and literal candidate, in normalised coordinates."""
         n1 = folded.n1
+        lits = _freeze(literals) if literals is not None else None
         protected = [m.span() for m in _TICKET_ID_RE.finditer(n1)]
-        windows = _cn_windows(n1)
         cands = [
             c
             for c in _keywords(n1)
             if not (c.numeric and protected and _overlaps(c.start, c.end, protected))
         ]
-        if literals is not None:
-            cands += _literal_hits(n1, windows, _freeze(literals))
+        if lits is not None:
+            cands += _literal_hits(n1, lits)
         budget.check()
         cands += _numbers(n1, budget, protected)
-        for lo, window in windows:
-            cands += _numbers(window, budget, protected, lo)
-        covered = _union(cands)
-        cands += _whole_runs(n1, budget, protected, covered)
-        for lo, window in windows:
-            cands += _whole_runs(window, budget, protected, covered, lo)
+        if _LONG_RUN_RE.search(n1):
+            cands += _whole_runs(n1, budget, protected, _union(cands))
+        windows = _cn_windows(n1)
+        if windows:
+            cands += _window_hits(n1, windows, cands, lits, budget, protected)
         budget.check()
         return cands
 
@@ -962,21 +1020,17 @@ class Redactor:
                 ]
         return found
 
-    def _editor_regex_hits(
-        self, text: str, field: str, budget: _Budget
-    ) -> list[tuple[int, int, _Cand]]:
+    def _editor_regex_hits(self, text: str, field: str, budget: _Budget) -> list[_Cand]:
         """Apply the editors' regex rules for this field to the text as written."""
-        spans: list[tuple[int, int, _Cand]] = []
+        found: list[_Cand] = []
         for rule in self.rules:
-            if rule.regex is None or not rule.applies_to(field):
-                continue
-            cand = _Cand(0, 0, "editor", rule.id, rule.replacement)
-            spans += [
-                (m.start(), m.end(), cand)
-                for m in _run_editor_regex(rule, text, budget)
-                if m.end() > m.start()
-            ]
-        return spans
+            if rule.regex is not None and rule.applies_to(field):
+                found += [
+                    _Cand(m.start(), m.end(), "editor", rule.id, rule.replacement)
+                    for m in _run_editor_regex(rule, text, budget)
+                    if m.end() > m.start()
+                ]
+        return found
 
 
 def _run_editor_regex(rule: _EditorRule, text: str, budget: _Budget) -> list[Any]:
@@ -992,11 +1046,28 @@ def _run_editor_regex(rule: _EditorRule, text: str, budget: _Budget) -> list[Any
     return list(rule.regex.finditer(text))
 
 
+def _mask(text: str, spans: list[tuple[int, int]], offset: int = 0) -> str:
+    """Return text with the sorted, disjoint spans (shifted by -offset) blanked out."""
+    if not spans:
+        return text
+    pieces, pos = [], 0
+    i = max(0, bisect.bisect_left(spans, (offset, -1)) - 1)
+    for start, end in spans[i:]:
+        if start - offset >= len(text):
+            break
+        start, end = max(start - offset, pos), min(end - offset, len(text))
+        if start < end:
+            pieces += [text[pos:start], "#" * (end - start)]
+            pos = end
+    pieces.append(text[pos:])
+    return "".join(pieces)
+
+
 def _cn_windows(n1: str) -> list[tuple[int, str]]:
     """Return (offset, text) windows around digit runs written partly in Chinese numerals.
 
-    In a window the numerals are digits; outside them 一 stays 一, so that a number next
-    to an ordinary word such as 第一 is still a number of its own.
+    In a window the numerals are digits; outside the windows 一 stays 一, so that a
+    number after a word such as 第一 stays a number of its own.
     """
     if not _CN_RE.search(n1):
         return []
@@ -1008,41 +1079,80 @@ def _cn_windows(n1: str) -> list[tuple[int, str]]:
     return windows
 
 
-def _literal_hits(
-    n1: str, windows: list[tuple[int, str]], literals: PrivateLiterals
+def _window_hits(
+    n1: str,
+    windows: list[tuple[int, str]],
+    found: list[_Cand],
+    literals: PrivateLiterals | None,
+    budget: _Budget,
+    protected: list[tuple[int, int]],
 ) -> list[_Cand]:
-    """Find the ticket's own private values; digits also where written in Chinese numerals."""
+    """Find numbers in the windows of Chinese numerals, as they are and as redacted.
+
+    Where Chinese numerals touch ASCII digits, the digit groups of a window differ from
+    those of the plain text, so a number found in one can end inside a group of the
+    other. A second pass over the redacted text would see the window with what was found
+    gone; so the windows (and the plain runs around them) are scanned again with all
+    findings masked, until nothing new turns up, which keeps redaction idempotent.
+    """
+
+    def scan(lo: int, window: str) -> list[_Cand]:
+        hits = _numbers(window, budget, protected, lo)
+        if literals is not None:
+            hits += _literal_hits(window, literals, offset=lo, digits_only=True)
+        return hits
+
+    areas = [(lo, lo + len(window)) for lo, window in windows]
+    new = [hit for lo, window in windows for hit in scan(lo, window)]
+    for _ in range(6):
+        covered = _union([*found, *new])
+        more = [hit for lo, window in windows for hit in scan(lo, _mask(window, covered, lo))]
+        more += _whole_runs(n1, budget, protected, covered, only=areas)
+        for lo, window in windows:
+            more += _whole_runs(window, budget, protected, covered, lo)
+        more = [hit for hit in more if not _inside(hit, covered)]
+        if not more:
+            break
+        new += more
+    return new
+
+
+def _inside(cand: _Cand, covered: list[tuple[int, int]]) -> bool:
+    """Return whether the candidate lies within one of the sorted, disjoint spans."""
+    i = bisect.bisect_right(covered, (cand.start, math.inf)) - 1
+    return i >= 0 and covered[i][0] <= cand.start and cand.end <= covered[i][1]
+
+
+def _literal_hits(
+    text: str, literals: PrivateLiterals, *, offset: int = 0, digits_only: bool = False
+) -> list[_Cand]:
+    """Find the ticket's own private values in a normalised text that starts at offset."""
     found: list[_Cand] = []
     for kind, is_digits, pattern in _literal_patterns(literals):
-        found += [_Cand(*m.span(), kind) for m in pattern.finditer(n1)]
-        if is_digits:
-            for lo, window in windows:
-                found += [
-                    _Cand(m.start() + lo, m.end() + lo, kind) for m in pattern.finditer(window)
-                ]
+        if is_digits or not digits_only:
+            found += [
+                _Cand(m.start() + offset, m.end() + offset, kind) for m in pattern.finditer(text)
+            ]
     return found
 
 
-def _merge(spans: Iterable[tuple[int, int, _Cand]]) -> list[tuple[int, int, _Cand]]:
+def _merge(cands: Iterable[_Cand]) -> list[tuple[int, int, _Cand]]:
     """Merge overlapping spans; the editor's, then the longest, then the likeliest kind names it."""
-    merged: list[list[Any]] = []  # [start, end, best candidate, its length]
-    for start, end, cand in sorted(spans, key=_first):
-        if merged and start < merged[-1][1]:
-            last = merged[-1]
-            if end > last[1]:
-                last[1] = end
-            if _rank(cand, end - start) > _rank(last[2], last[3]):
-                last[2], last[3] = cand, end - start
+    merged: list[tuple[int, int, _Cand]] = []  # (start, end, the candidate that names it)
+    for cand in sorted(cands, key=_first):
+        if merged and cand[0] < merged[-1][1]:
+            start, end, best = merged[-1]
+            merged[-1] = (start, max(end, cand[1]), cand if _rank(cand) > _rank(best) else best)
         else:
-            merged.append([start, end, cand, end - start])
-    return [(start, end, cand) for start, end, cand, _ in merged]
+            merged.append((cand[0], cand[1], cand))
+    return merged
 
 
 _first = operator.itemgetter(0)
 
 
-def _rank(cand: _Cand, length: int) -> tuple[int, int, int]:
-    return (cand.rule_id is not None, length, _PRIORITY.get(cand.kind, 0))
+def _rank(cand: _Cand) -> tuple[bool, int, int]:
+    return (cand.rule_id is not None, cand.end - cand.start, _PRIORITY.get(cand.kind, 0))
 
 
 def _apply(text: str, spans: list[tuple[int, int, _Cand]]) -> Redacted:
@@ -1079,26 +1189,50 @@ def _digit_scanner(values: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile("|".join(f"(?P<v{i}>{_digit_pattern(v)})" for i, v in enumerate(ordered)))
 
 
+@lru_cache(maxsize=8)
+def _views(haystack: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """Return the haystack folded without whitespace, and its digit runs in two readings.
+
+    Cached: the leak scan asks about one page for each of the tickets it carries. Each
+    reading (the second with Chinese numerals as digits) is the digit runs, with the two
+    characters before them (for "+86" and "(86)"), joined by newlines, which no number
+    crosses; and the same runs as bare digits, a quick test of whether a value can be
+    there at all.
+    """
+    text = _fold(_unescape(haystack))
+    readings = [text]
+    if _CN_RE.search(text):
+        readings.append(text.translate(_CN_TABLE))
+    views = []
+    for reading in readings:
+        runs = [m for m in _RUN_RE.finditer(reading) if m.end() - m.start() >= 5]
+        snippets = "\n".join(reading[max(0, m.start() - 2) : m.end()] for m in runs)
+        digits = "\n".join(_NOT_DIGIT_RE.sub("", m.group()) for m in runs)
+        views.append((snippets, digits))
+    return _WHITESPACE_RE.sub("", text), tuple(views)
+
+
 def contains_private(haystack: str, literals: PrivateLiterals) -> list[str]:
     """Return the private values (normalised) that occur in haystack, in any disguise.
 
     Names, addresses (and their precise parts) and other values are compared after
     folding width, dropping invisible characters and whitespace; phone numbers and numeric
-    values are compared as digit sequences in any disguise, including Chinese numerals.
-    HTML entities and JSON ``\\uXXXX`` escapes in the haystack are decoded first. Given
-    names alone (建国 of 李建国) are redacted but not reported: they are common words.
+    values are compared as digit sequences in any disguise, including Chinese numerals,
+    with the same digit boundaries as the redactor. HTML entities and JSON ``\\uXXXX``
+    escapes in the haystack are decoded first. Given names alone (建国 of 李建国) are
+    redacted but not reported: they are common words.
     """
     lits = _literal_set(_freeze(literals))
+    flat, runs = _views(haystack)
     found: list[str] = []
-    text = _fold(_unescape(haystack))
-    flat = _WHITESPACE_RE.sub("", text)
     for _kind, values in lits.text:
         found += [v for v in values if v in flat and v not in lits.given_names]
-    digit_values = tuple(v for _kind, values in lits.digits for v in values)
-    if digit_values:
-        scanner = _digit_scanner(digit_values)
-        ordered = sorted(digit_values, key=len, reverse=True)
-        for variant in {text, text.translate(_CN_TABLE)}:
-            for m in scanner.finditer(variant):
-                found.append(ordered[int(m.lastgroup[1:])])  # type: ignore[index]
+    for snippets, digits in runs:
+        values = tuple(v for _kind, vs in lits.digits for v in vs if v in digits)
+        if values:
+            ordered = sorted(values, key=len, reverse=True)
+            found += [
+                ordered[int(m.lastgroup[1:])]  # type: ignore[index]
+                for m in _digit_scanner(values).finditer(snippets)
+            ]
     return list(dict.fromkeys(found))
