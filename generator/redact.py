@@ -144,6 +144,25 @@ def _build_width_table() -> dict[int, str]:
 
 _WIDTH_TABLE = _build_width_table()
 
+
+def _char_class(codepoints: Iterable[int]) -> str:
+    """A regex character class of the code points, as ranges."""
+    cps = sorted(codepoints)
+    parts: list[str] = []
+    start = prev = cps[0]
+    for cp in [*cps[1:], -1]:
+        if cp == prev + 1:
+            prev = cp
+            continue
+        parts.append(re.escape(chr(start)) if start == prev else f"{re.escape(chr(start))}-{re.escape(chr(prev))}")
+        start = prev = cp
+    return "[" + "".join(parts) + "]"
+
+
+# Most text has none of these: folding is skipped unless one is there (str.translate with a
+# large table costs ~50 ns a character).
+_WIDTH_RE = re.compile(_char_class(_WIDTH_TABLE) + "+")
+
 # Chinese numerals as read out digit by digit (幺 for 1, 两 for 2, 拐 7, 勾 9, 洞 0).
 _CN_DIGITS = {
     "0": "〇零○洞",
@@ -166,11 +185,20 @@ _SS = _S + "{0,4}+"  # possessive: separators and digits never compete
 _S1 = _S + "{1,4}+"
 _DIGIT_SEP_RE = re.compile(rf"(?<=[0-9]){_S1}(?=[0-9])")
 _WHITESPACE_RE = re.compile(r"\s+")
+# Three Chinese numerals with at most separators or digits between: every number read out in
+# Chinese numerals has such a stretch; ordinary prose rarely does, so the Chinese reading
+# of a page is made only when it can matter.
+_CN_STRETCH_RE = re.compile("(?:[" + "".join(_CN_DIGITS.values()) + "](?:[0-9]|" + _S + "){0,4}){3}")
 
 
 def _fold(text: str) -> str:
     """Fold width and disguised separators and drop invisible characters."""
-    return _INVISIBLE_RE.sub("", text.translate(_WIDTH_TABLE))
+    text = _WIDTH_RE.sub(_fold_match, text)
+    return _INVISIBLE_RE.sub("", text)
+
+
+def _fold_match(m: re.Match[str]) -> str:
+    return m.group().translate(_WIDTH_TABLE)
 
 
 def normalize_digits(text: str) -> str:
@@ -777,19 +805,6 @@ def _literal_set(literals: PrivateLiterals) -> _LiteralSet:
     )
 
 
-@lru_cache(maxsize=1024)
-def _literal_patterns(literals: PrivateLiterals) -> tuple[tuple[str, bool, re.Pattern[str]], ...]:
-    """Compile one pattern per kind: (kind, is_digits, pattern), longest values first."""
-    compiled: list[tuple[str, bool, re.Pattern[str]]] = []
-    lits = _literal_set(literals)
-    for is_digits, groups in ((False, lits.text), (True, lits.digits)):
-        for kind, values in groups:
-            make = _digit_pattern if is_digits else _text_pattern
-            ordered = sorted(values, key=len, reverse=True)
-            compiled.append((kind, is_digits, re.compile("|".join(make(v) for v in ordered))))
-    return tuple(compiled)
-
-
 def _freeze(literals: PrivateLiterals) -> PrivateLiterals:
     """Return literals as tuples of non-empty strings, so that they can be cached."""
 
@@ -1126,14 +1141,37 @@ def _inside(cand: _Cand, covered: list[tuple[int, int]]) -> bool:
 def _literal_hits(
     text: str, literals: PrivateLiterals, *, offset: int = 0, digits_only: bool = False
 ) -> list[_Cand]:
-    """Find the ticket's own private values in a normalised text that starts at offset."""
+    """Find the ticket's own private values in a normalised text that starts at offset.
+
+    A value can only match where it occurs in the text without whitespace (names,
+    addresses) or in its digits alone (numbers); values that do not pass that cheap test
+    are left out of the pattern, so most tickets compile nothing at all.
+    """
+    lits = _literal_set(literals)
     found: list[_Cand] = []
-    for kind, is_digits, pattern in _literal_patterns(literals):
-        if is_digits or not digits_only:
-            found += [
-                _Cand(m.start() + offset, m.end() + offset, kind) for m in pattern.finditer(text)
-            ]
+    flat: str | None = None
+    digits: str | None = None
+    for is_digits, groups in ((False, lits.text), (True, lits.digits)):
+        if digits_only and not is_digits:
+            continue
+        for kind, values in groups:
+            if is_digits:
+                digits = _NOT_DIGIT_RE.sub("", text) if digits is None else digits
+                present = tuple(v for v in values if v in digits)
+            else:
+                flat = _WHITESPACE_RE.sub("", text) if flat is None else flat
+                present = tuple(v for v in values if v in flat)
+            if present:
+                pattern = _values_pattern(is_digits, present)
+                found += [_Cand(m.start() + offset, m.end() + offset, kind) for m in pattern.finditer(text)]
     return found
+
+
+@lru_cache(maxsize=4096)
+def _values_pattern(is_digits: bool, values: tuple[str, ...]) -> re.Pattern[str]:
+    """One pattern for the values, longest first."""
+    make = _digit_pattern if is_digits else _text_pattern
+    return re.compile("|".join(make(v) for v in sorted(values, key=len, reverse=True)))
 
 
 def _merge(cands: Iterable[_Cand]) -> list[tuple[int, int, _Cand]]:
@@ -1201,7 +1239,7 @@ def _views(haystack: str) -> tuple[str, tuple[tuple[str, str], ...]]:
     """
     text = _fold(_unescape(haystack))
     readings = [text]
-    if _CN_RE.search(text):
+    if _CN_STRETCH_RE.search(text):
         readings.append(text.translate(_CN_TABLE))
     views = []
     for reading in readings:
