@@ -147,3 +147,21 @@ def test_no_page_loads_anything_from_another_host(built):
     for path, text in all_text_files(built.site).items():
         if path.endswith(".html"):
             assert not bad.search(text), path
+
+
+def test_the_leak_scan_stops_a_build_that_would_publish_private_data(tmp_path, monkeypatch):
+    b = make_site(tmp_path, tickets=30, days=2, search=False)
+    live = b.config.site_dir.resolve()
+    before = _snapshot(live)
+    from generator import redact
+    from generator.leakscan import LeakError
+
+    # A redactor that silently lets everything through: the scan must catch it.
+    monkeypatch.setattr(redact.Redactor, "redact", lambda self, text, **kw: redact.Redacted(text, ()))
+    with pytest.raises(LeakError, match=f"private field of {b.private_id}"):
+        build(b.config, full=True)
+    assert b.config.site_dir.resolve() == live and _snapshot(live) == before
+    b.service.act(b.private_id, {"action": "moderate", "decision": "publish", "reason": "审核"}, actor=Actor(role=Role.EDITOR))
+    with pytest.raises(LeakError):
+        build(b.config)  # incremental: the changed ticket is scanned too
+    assert _snapshot(live) == before
