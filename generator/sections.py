@@ -53,6 +53,10 @@ def load_sections() -> list[Section]:
     return out
 
 
+def _existing_pages(root) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.glob("*/index.html")} | {"index.html"}
+
+
 def refresh_periodic(config) -> int:
     """Re-render the sections' current-period pages into the live site (slow lane)."""
     from intake_api.catalog import load_catalog
@@ -74,11 +78,15 @@ def refresh_periodic(config) -> int:
         try:
             catalog = load_catalog(config.catalog_dir)
             site = Site(layout=load_layout(config.state_dir / "layout.json"), catalog=catalog, state=state,
-                        now=config.clock_now(), base=config.base_url, site_url=config.site_url or catalog.city.site_url)
+                        now=config.clock_now(), base=config.base_url, site_url=config.site_url or catalog.city.site_url,
+                        content_dir=config.content_dir, drafts=config.drafts)
             from .leakscan import LeakScanner
+            from .pages import home
 
             scanner = LeakScanner(withheld=state.withheld_ids())
             outs = [out for section in sections for out in section.periodic(site)]
+            home.refresh_extras(site)
+            outs.append(home.render(site, existing=_existing_pages(root)))
             for out in outs:
                 scanner.check(out)
             scanner.raise_if_found()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from intake_api.catalog import Catalog
@@ -52,6 +53,8 @@ class Site:
     base: str = "/"
     site_url: str = ""
     episodes_by_ticket: dict[str, list[Any]] = field(default_factory=dict)
+    content_dir: Path | None = None  # editors' content (episodes, reports, top.yaml)
+    drafts: bool = False  # local preview: draft episodes too
 
     @property
     def names(self) -> Names:

@@ -20,6 +20,45 @@ SECTIONS = [
 ]
 
 
+EXTRAS = "home_extras"
+
+
+def refresh_extras(site: Site) -> None:
+    """Keep the latest episode and this month's red/yellow lists for the home page.
+
+    Computed on full builds and in the slow lane, so that the home page, which every
+    change re-renders, reads them instead of recomputing the rankings.
+    """
+    import json
+
+    extras: dict = {}
+    try:
+        from ..episodes import site_episodes
+
+        eps = sorted(site_episodes(site), key=lambda e: e.aired_at, reverse=True)
+        if eps:
+            e = eps[0]
+            extras["episode"] = {"slug": e.slug, "number": e.meta.number, "title": e.meta.title}
+    except ModuleNotFoundError:
+        pass
+    try:
+        from ..rankings import compute
+
+        month = site.now.astimezone(SHANGHAI).strftime("%Y-%m")
+        ranking = compute(site, month)
+        names = site.catalog.ranking.list_names
+        extras["lists"] = {
+            "month": month,
+            "red_name": names["red"],
+            "yellow_name": names["yellow"],
+            "red": [s.name for g in ranking.groups for s in g.red],
+            "yellow": [s.name for g in ranking.groups for s in g.yellow],
+        }
+    except ModuleNotFoundError:
+        pass
+    site.state.set_meta(EXTRAS, json.dumps(extras, ensure_ascii=False, sort_keys=True))
+
+
 def render(site: Site, *, existing: set[str]) -> Output:
     """Render the home page; `existing` holds the site paths that exist (link only those)."""
     local_now = site.now.astimezone(SHANGHAI)
@@ -31,6 +70,9 @@ def render(site: Site, *, existing: set[str]) -> Output:
     fm = figures(site.state, "month=?", (month,))
     latest = site.state.rows("1", (), limit=10)
     sections = [(title, site.url(href), text) for path, title, href, text in SECTIONS if path in existing]
+    import json
+
+    extras = json.loads(site.state.get_meta(EXTRAS) or "{}")
     html = site.page(
         "home.html",
         title="",
@@ -53,6 +95,8 @@ def render(site: Site, *, existing: set[str]) -> Output:
         ],
         sections=sections,
         latest=latest,
+        episode=extras.get("episode") if "episodes/index.html" in existing else None,
+        lists=extras.get("lists") if "rankings/index.html" in existing else None,
         feeds=[("新受理工单", site.url("feeds/tickets-new.rss.xml"), "application/rss+xml"),
                ("新受理工单", site.url("feeds/tickets-new.atom.xml"), "application/atom+xml")],
     )

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 
 from ..config import CHUNK, LATEST
 from ..figures import figures
-from ..render import Output, fmt_pct, fmt_num
+from ..render import Output, fmt_num, fmt_pct
 from ..rows import Row
 from .context import Site
 
