@@ -30,6 +30,10 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
     print(report.summary())
     for name, secs in report.stages.items():
         print(f"  {name:<10} {secs:7.2f} s")
+    if args.internal:
+        from .warnings import write_internal
+
+        print(f"  internal early warnings (staff only): {write_internal(config, args.internal)}")
     if not args.no_slow:
         done = slowlane.run(config)
         if done:
@@ -67,6 +71,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--no-slow", action="store_true", help="skip the slow lane (search shards, exports)")
     b.add_argument("--slow-only", action="store_true", help="run only the slow lane (search shards, exports)")
     b.add_argument("--report-json", type=Path, help="write the build report (counts, stage times) as JSON")
+    b.add_argument("--internal", type=Path, metavar="DIR",
+                   help="also write the staff-only early-warning list (with ticket ids) to DIR, outside the site")
     b.set_defaults(func=cmd_build)
     w = sub.add_parser("watch", help="rebuild on every change of data/ or content/")
     w.add_argument("--drafts", action="store_true", help="include draft episodes (local preview only)")

@@ -23,7 +23,7 @@ from .clock import Clock
 from .deps import Runtime
 from .idempotency import IdempotencyRecords
 from .limits import BodyLimitMiddleware, FailureLimiter
-from .routes import actions, health, queues, reference, rulings, site, tickets
+from .routes import actions, health, queues, reference, rulings, site, tickets, warnings
 from .scheduler import Scheduler
 from .server import ApiSettings
 from .service import Service
@@ -128,6 +128,7 @@ def create_app(
     app.include_router(reference.router)
     app.include_router(queues.router)
     app.include_router(rulings.router)
+    app.include_router(warnings.router)
     # Open311 GeoReport v2 (JSON and XML) lives in intake_api/open311.py, exposing `router`.
     _include_optional(app, "intake_api.open311", prefix="/open311")
     app.include_router(site.router)  # last: it answers every other GET path

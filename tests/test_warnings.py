@@ -250,3 +250,39 @@ def test_new_burst_found_by_the_slow_lane_after_an_incremental_build(tmp_path, m
     groups = [w for w in early_warning.staff_warnings(config)["warnings"] if w["kind"] == "group"]
     assert [g["place"] for g in groups] == ["宏运食品有限公司"] and groups[0]["count"] == 7
     assert "宏运" not in (demo.site / "reports/hotspots/index.html").read_text()
+
+
+def test_staff_endpoint_serves_the_warnings_and_refuses_departments(tmp_path):
+    """GET /api/v1/warnings: the internal list for staff tokens, 403 for a department, 401 without."""
+    import shutil
+
+    from fastapi.testclient import TestClient
+
+    from generator.build import build
+    from generator.config import BuildConfig
+    from intake_api.app import create_app
+    from intake_api.auth import TokenStore
+    from intake_api.server import ApiSettings
+
+    from .site_fixtures import make_site
+
+    b = make_site(tmp_path / "s", tickets=80, days=3, search=False)
+    settings = ApiSettings(data_dir=b.data, site_dir=b.config.site_dir, content_dir=b.config.content_dir,
+                           secrets_dir=tmp_path / "secrets", tick_seconds=0)
+    # The API's view of the build state is the one next to its site folder.
+    cfg = BuildConfig.from_settings(settings)
+    if cfg.state_dir != b.config.state_dir:
+        shutil.copytree(b.config.state_dir, cfg.state_dir, dirs_exist_ok=True)
+    build(b.config)
+    store = TokenStore(tmp_path / "secrets")
+    _, sup = store.create(name="督办", role="supervisor", department=None)
+    _, dept = store.create(name="城管", role="department", department="urban")
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/api/v1/warnings").status_code == 401
+        assert client.get("/api/v1/warnings", headers={"Authorization": f"Bearer {dept}"}).status_code == 403
+        r = client.get("/api/v1/warnings", headers={"Authorization": f"Bearer {sup}"})
+        assert r.status_code == 200
+        found = r.json()["warnings"]
+        # The demo's planted group complaint in 莒南县 is there, with the tickets that raised it.
+        junan = [w for w in found if w["area"] == "junan" and w["kind"] in ("group", "burst")]
+        assert junan and all(w["ticket_ids"] for w in junan)
