@@ -54,6 +54,9 @@ def loads(text: str, *, source: str) -> Any:
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise YamlError(f"{source}:{where}: {problem}") from None
+    except (ValueError, TypeError, OverflowError) as exc:
+        # PyYAML's own constructors raise these for values such as the date 2026-13-01.
+        raise YamlError(f"{source}: invalid value: {exc}") from None
 
 
 def load_file(path: Path) -> Any:
