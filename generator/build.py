@@ -14,6 +14,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterable, Iterator
@@ -22,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from intake_api.catalog import Catalog, load_catalog
-from intake_api.journal import START
+from intake_api.journal import QUARANTINED, START
+from intake_api.model import ID_RE
 from intake_api.store import CorruptTicket, Store
 
 from . import publish
@@ -43,6 +45,9 @@ from .worker import TicketRenderer, WorkerSetup, init, run_batch, texts_for
 log = logging.getLogger(__name__)
 
 BATCH = 1000
+# Reasons (prefixes) of tickets left out for a fault, retried by every incremental build.
+HELD_BACK = "held back"
+INVALID = "invalid"
 
 
 @dataclass
@@ -118,7 +123,13 @@ def build(config: BuildConfig, *, full: bool = False) -> BuildReport:
         need_full = full or live is None or not state_path.exists() or not (config.state_dir / "layout.json").exists()
         if not need_full:
             state = State(state_path)
-            need_full = not state.compatible or state.get_meta("fingerprint") != _fingerprint(config)
+            need_full = (
+                not state.compatible
+                or state.get_meta("fingerprint") != _fingerprint(config)
+                # A build killed between saving its state and the swap left a state that
+                # describes a folder which never went live: only a full build is safe.
+                or state.get_meta("site_root") != live.name
+            )
             if not need_full:
                 try:
                     return _incremental(config, catalog, state, live)
@@ -157,10 +168,11 @@ def _full(config: BuildConfig, catalog: Catalog) -> BuildReport:
     timer = _Timer(report)
     store = Store(config.data_dir, prefix=catalog.city.id_prefix, durable=False)
     staging = publish.new_staging(config.site_dir)
-    tmp_state = config.state_dir / f"state.sqlite.new-{os.getpid()}"
-    for suffix in ("", "-wal", "-shm"):
+    # States of killed builds (any process: we hold the build lock, nobody else writes one).
+    for stale in config.state_dir.glob("state.sqlite.new-*"):
         with contextlib.suppress(FileNotFoundError):
-            Path(f"{tmp_state}{suffix}").unlink()
+            stale.unlink()
+    tmp_state = config.state_dir / f"state.sqlite.new-{os.getpid()}"
     state = State(tmp_state)
     try:
         with timer.stage("shell"):
@@ -189,8 +201,11 @@ def _full(config: BuildConfig, catalog: Catalog) -> BuildReport:
                 scanner.phones |= res.phones
             state.commit()
         for tid, reason in report.held_back:
-            state.withhold(tid, f"held back: {reason}")
+            state.withhold(tid, f"{HELD_BACK}: {reason}")
             scanner.withheld.add(tid)
+        for path, reason in report.invalid:
+            if ID_RE.fullmatch(Path(path).stem):
+                state.withhold(Path(path).stem, f"{INVALID}: {reason}")
         site = _site(config, catalog, state, layout, now, setup.episodes_by_ticket)
         writer = publish.Writer(staging, staging=True)
         with timer.stage("listings"):
@@ -224,6 +239,7 @@ def _full(config: BuildConfig, catalog: Catalog) -> BuildReport:
         state.set_meta("cursor", cursor)
         state.set_meta("fingerprint", _fingerprint(config))
         state.set_meta("template_version", TEMPLATE_VERSION)
+        state.set_meta("site_root", staging.name)
         state.set_outputs(writer.hashes.items())
         state.close()
         layout.save(config.state_dir / "layout.json")
@@ -329,6 +345,63 @@ def _render_bucket(site: Site, key: str) -> Output | None:
     return None  # "home" is rendered last, with the set of existing pages
 
 
+def _neighbour_buckets(state: State, keys: set[str]) -> set[str]:
+    """The day pages next to the given day buckets: they link to each other (prev/next),
+    so a day bucket that appears or empties changes its neighbours too."""
+    out: set[str] = set()
+    for key in keys:
+        parts = key.split("/")
+        if parts[0] == "day" and len(parts) == 3:
+            where, params, day, make = "1", (), parts[1], lambda d, c: f"day/{d}/{c}"
+        elif parts[0] == "status" and len(parts) == 4:
+            where, params, day = "status=?", (parts[1],), parts[2]
+            make = lambda d, c, s=parts[1]: f"status/{s}/{d}/{c}"  # noqa: E731
+        elif parts[0] in listings.DIMS and len(parts) == 3:
+            where, params, day = f"{listings.DIMS[parts[0]][0]}=?", (parts[1],), parts[2]
+            make = lambda d, c, k=parts[0], v=parts[1]: f"{k}/{v}/{d}"  # noqa: E731
+        else:
+            continue
+        for near in (
+            state.query(f"SELECT max(day) AS d FROM rows WHERE {where} AND day < ?", (*params, day))[0]["d"],
+            state.query(f"SELECT min(day) AS d FROM rows WHERE {where} AND day > ?", (*params, day))[0]["d"],
+        ):
+            if near:
+                chunks = state.query(f"SELECT DISTINCT chunk FROM rows WHERE {where} AND day=?", (*params, near))
+                out |= {make(near, r["chunk"]) for r in chunks}
+    return out
+
+
+def _empty_bucket_path(state: State, key: str) -> str | None:
+    """The page of a listing bucket that has no public ticket left (None if it has some)."""
+    parts = key.split("/")
+    kind = parts[0]
+    if kind == "day" and len(parts) == 3:
+        where, params, path = "day=? AND chunk=?", (parts[1], int(parts[2])), listings.day_path(parts[1], int(parts[2]))
+    elif kind == "status" and len(parts) == 4:
+        where, params = "status=? AND day=? AND chunk=?", (parts[1], parts[2], int(parts[3]))
+        path = listings.status_path(parts[1], parts[2], int(parts[3]))
+    elif kind in listings.DIMS and len(parts) == 3:
+        where, params = f"{listings.DIMS[kind][0]}=? AND day=?", (parts[1], parts[2])
+        path = listings.value_path(kind, parts[1], parts[2])
+    elif kind in ("category", "area") and len(parts) == 2:  # departments keep their page
+        where, params, path = f"{listings.DIMS[kind][0]}=?", (parts[1],), listings.value_path(kind, parts[1])
+    elif kind == "sitemap" and len(parts) == 2:
+        return None if state.query("SELECT 1 FROM rows WHERE day=? LIMIT 1", (parts[1],)) else sitemap.day_file(parts[1])
+    else:
+        return None
+    if state.query(f"SELECT 1 FROM rows WHERE {where} LIMIT 1", params):
+        return None
+    return path + "index.html"
+
+
+def _empty_feed(state: State, path: str) -> bool:
+    """Whether a category or area feed has no public ticket left (a full build makes none)."""
+    m = re.fullmatch(r"feeds/(category|area)-(.+)\.(?:rss|atom)\.xml", path)
+    if m is None:
+        return False
+    return not state.query(f"SELECT 1 FROM rows WHERE {listings.DIMS[m[1]][0]}=? LIMIT 1", (m[2],))
+
+
 # -- incremental build -------------------------------------------------------------
 
 
@@ -344,7 +417,11 @@ def _incremental(config: BuildConfig, catalog: Catalog, state: State, live: Path
     if not changes:
         report.seconds = time.perf_counter() - t_start
         return report
-    ids = list(dict.fromkeys(c.ticket_id for c in changes))
+    reasons = {r["id"]: r["reason"] for r in state.query("SELECT id, reason FROM withheld")}
+    faulted = {tid for tid, reason in reasons.items() if reason.startswith((HELD_BACK, INVALID))}
+    # Tickets left out for a fault are tried again: the fault may be gone.
+    ids = list(dict.fromkeys([*(c.ticket_id for c in changes), *sorted(faulted)]))
+    quarantined = {c.ticket_id for c in changes if c.type == QUARANTINED}
     layout = load_layout(config.state_dir / "layout.json")
     now = config.clock_now()
     setup = WorkerSetup(
@@ -354,8 +431,9 @@ def _incremental(config: BuildConfig, catalog: Catalog, state: State, live: Path
     renderer = TicketRenderer(setup, state=state)
     site = renderer.site
     site.site_url = config.site_url or catalog.city.site_url
-    withheld = state.withheld_ids()
-    scanner = LeakScanner(withheld=withheld)
+    # Only confidential and hidden ids are secret; a faulted ticket's id may stay in the
+    # pages that link to it (its own page and its row are gone).
+    scanner = LeakScanner(withheld=set(reasons) - faulted)
     outputs: list[Output] = []
     deletions: list[str] = []
     affected: set[str] = set()
@@ -365,35 +443,47 @@ def _incremental(config: BuildConfig, catalog: Catalog, state: State, live: Path
     try:
         with timer.stage("tickets"):
             for tid in ids:
-                try:
-                    ticket = store.read_path(store.path_for(tid))
-                except FileNotFoundError:
-                    continue
-                except CorruptTicket as exc:
-                    report.invalid.append((tid, exc.reason))
-                    continue
                 old = state.get_row(tid)
                 new: Row | None = None
-                st = ticket.state
-                if st.is_public:
+                path = store.path_for(tid)
+                ticket = None
+                if not path.exists():
+                    # Gone from the store (set aside by the API, or removed): gone from the site.
+                    if tid in faulted:
+                        state.unwithhold(tid)
+                    if tid in quarantined:
+                        report.invalid.append((tid, "set aside (quarantined) by the ticket store"))
+                else:
+                    try:
+                        ticket = store.read_path(path)
+                    except CorruptTicket as exc:
+                        report.invalid.append((tid, exc.reason))
+                        state.withhold(tid, f"{INVALID}: {exc.reason}")
+                if ticket is not None and ticket.state.is_public:
                     try:
                         public = renderer.publicize(ticket)
                     except RedactionError as exc:
                         report.held_back.append((tid, str(exc)))
-                        continue
-                    new = row_for(public)
-                    state.put_rows([new], [texts_for(public)])
-                    state.unwithhold(tid)
-                    scanner.withheld.discard(tid)
-                    outputs.append(ticket_page.render(site, public))
-                    report.tickets += 1
-                else:
-                    state.delete_row(tid)
-                    state.withhold(tid, "confidential" if st.confidential else "hidden")
+                        state.withhold(tid, f"{HELD_BACK}: {exc}")
+                    else:
+                        new = row_for(public)
+                        state.put_rows([new], [texts_for(public)])
+                        state.unwithhold(tid)
+                        scanner.withheld.discard(tid)
+                        outputs.append(ticket_page.render(site, public))
+                        report.tickets += 1
+                elif ticket is not None:
+                    state.withhold(tid, "confidential" if ticket.state.confidential else "hidden")
                     scanner.withheld.add(tid)
-                    deletions.append(ticket_page.path_for(tid))
                     report.withheld += 1
-                scanner.literals[tid] = private_literals(ticket)
+                if ticket is not None:
+                    scanner.literals[tid] = private_literals(ticket)
+                if new is None:
+                    state.delete_row(tid)
+                    if old is not None or (live / ticket_page.path_for(tid)).exists():
+                        deletions.append(ticket_page.path_for(tid))
+                    if old is None:
+                        continue  # was not on the site, is not now: nothing else changes
                 affected |= buckets(old) | buckets(new)
                 before.append(old)
                 after.append(new)
@@ -404,13 +494,28 @@ def _incremental(config: BuildConfig, catalog: Catalog, state: State, live: Path
                     state.mark_dirty("search", [old.day])
                     state.mark_dirty("export", [old.month])
         with timer.stage("listings"):
+            affected |= _neighbour_buckets(state, affected)
             for key in sorted(affected):
+                gone = _empty_bucket_path(state, key)
+                if gone is not None:  # a full build would not make this page at all
+                    if (live / gone).exists():
+                        deletions.append(gone)
+                    continue
                 out = _render_bucket(site, key)
                 if out is not None:
                     outputs.append(out)
             from .pages import feeds as feed_pages
 
-            outputs += feed_pages.render_changed(site, before, after)
+            feeds = feed_pages.render_changed(site, before, after)
+            for out in feeds:
+                gone = _empty_feed(state, out.path)
+                if gone:  # the last public ticket of a category or area left
+                    if (live / out.path).exists():
+                        deletions.append(out.path)
+                else:
+                    outputs.append(out)
+            if feeds:
+                outputs.append(feed_pages.feeds_index(site))  # lists the category and area feeds
             for section in load_sections():
                 outputs += list(section.changed(site, before, after))
             outputs.append(home.render(site, existing=_existing(live)))

@@ -1,11 +1,15 @@
 """RSS 2.0 and Atom feeds (feedgen), built from public rows only.
 
+Ticket text is always shown literally: escaped HTML in an RSS description (which
+readers render as HTML), a plain-text summary in Atom.
+
 Each feed holds its newest 50 items, newest first, with stable GUIDs (the ticket's URL,
 plus a fragment for event-specific items) and RFC 822 / RFC 3339 dates with time zone.
 """
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -72,7 +76,12 @@ def render_feed(spec: FeedSpec, items: list[Item], *, site_url: str, base: str, 
             fe.link(href=it.link)
             fe.published(it.published)
             fe.updated(it.updated)
-            fe.description(it.summary) if fmt == "rss" else fe.summary(it.summary)
+            if fmt == "rss":
+                # Readers take an RSS description as HTML: escape the text so that it is shown
+                # literally (citizen text may look like markup), keeping its line breaks.
+                fe.description(html.escape(it.summary).replace("\n", "<br>\n"))
+            else:
+                fe.summary(it.summary, type="text")
             for c in it.categories:
                 fe.category(term=c)
             if it.enclosure:

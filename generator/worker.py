@@ -67,7 +67,9 @@ class TicketRenderer:
         """Whether a linked ticket is public (links to withheld tickets are dropped)."""
         if ticket_id not in self._public_cache:
             try:
-                self._public_cache[ticket_id] = self.store.get(ticket_id).state.is_public
+                # read_path, not get: the generator only reads the store, never quarantines.
+                path = self.store.path_for(ticket_id)
+                self._public_cache[ticket_id] = self.store.read_path(path).state.is_public
             except Exception:  # noqa: BLE001 - unknown or unreadable: not public
                 self._public_cache[ticket_id] = False
         return self._public_cache[ticket_id]

@@ -22,6 +22,7 @@ import orjson
 from .clock import format_ts
 
 START = "00000000:0"
+QUARANTINED = "quarantined"  # type of the entry written when a bad ticket file is set aside
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from .clock import Clock, SystemClock, format_ts, local_date_str
-from .journal import Change, Journal
+from .journal import QUARANTINED, Change, Journal
 from .model import ID_RE, ChainError, Ticket
 
 log = logging.getLogger(__name__)
@@ -162,7 +162,8 @@ class Store:
 
     # -- writing -------------------------------------------------------------
 
-    def _write_tmp(self, path: Path, payload: bytes) -> Path:
+    def _write_tmp(self, path: Path, payload: bytes, *, durable: bool | None = None) -> Path:
+        durable = self.durable if durable is None else durable
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{TMP_SUFFIX}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
@@ -170,7 +171,7 @@ class Store:
             while view:
                 n = os.write(fd, view)
                 view = view[n:]
-            if self.durable:
+            if durable:
                 os.fsync(fd)
         except BaseException:
             os.close(fd)
@@ -210,7 +211,14 @@ class Store:
             finally:
                 with contextlib.suppress(OSError):
                     tmp.unlink()
-            self._sync_dir(path.parent)
+            try:
+                self._sync_dir(path.parent)
+            except StoreError:
+                # Not durable, so not acknowledged: take it back out, so that the caller's
+                # "nothing was saved" is true (and a retry files it once).
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                raise
             return ticket
         raise StoreError("could not allocate a free ticket id")
 
@@ -221,7 +229,7 @@ class Store:
             except OSError as exc:
                 raise StoreError(f"cannot sync {path}: {exc.strerror}") from exc
 
-    def _replace(self, ticket: Ticket) -> None:
+    def _replace(self, ticket: Ticket, previous: Ticket) -> None:
         path = self.path_for(ticket.id)
         try:
             tmp = self._write_tmp(path, ticket.to_json())
@@ -234,7 +242,15 @@ class Store:
             with contextlib.suppress(OSError):
                 tmp.unlink()
             raise StoreError(f"cannot store ticket {ticket.id}: {exc.strerror}") from exc
-        self._sync_dir(path.parent)
+        try:
+            self._sync_dir(path.parent)
+        except StoreError:
+            # The new version is not durable: put the previous one back, so that what is
+            # stored is what the caller is told (nothing changed). Best effort: the disk
+            # is failing, so this write is not synced either.
+            with contextlib.suppress(OSError):
+                os.replace(self._write_tmp(path, previous.to_json(), durable=False), path)
+            raise
 
     def update(self, ticket_id: str, change: Callable[[Ticket], Ticket]) -> Ticket:
         """Apply `change` to the current version under the ticket's lock and store it."""
@@ -245,7 +261,7 @@ class Store:
                 return current
             if new.id != current.id or new.events[: len(current.events)] != current.events:
                 raise ValueError("an update may only append events")
-            self._replace(new)
+            self._replace(new, current)
             return new
 
     def bulk_write(self, tickets: Iterable[Ticket], *, batch: int = 2000) -> int:
@@ -371,6 +387,13 @@ class Store:
         dest.with_name(dest.name + ".reason.txt").write_text(reason + "\n", encoding="utf-8")
         log.error("quarantined %s -> %s: %s", path, dest, reason)
         self._sync_dir(path.parent)
+        if ID_RE.fullmatch(path.stem):
+            # Tell the incremental build, which follows the journal, that the ticket is gone.
+            now = self.clock.now()
+            try:
+                self.journal.append([Change(path.stem, 0, QUARANTINED, format_ts(now))], now=now)
+            except OSError as exc:
+                log.error("could not journal the quarantine of %s: %s", path.stem, exc)
         return dest
 
     def quarantined(self) -> list[Path]:
