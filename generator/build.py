@@ -29,6 +29,7 @@ from intake_api.store import CorruptTicket, Store
 
 from . import publish
 from .config import TEMPLATE_VERSION, TEMPLATES_DIR, BuildConfig
+from .feedlist import render_ticket_feed, ticket_feed_paths
 from .leakscan import LeakScanner
 from .pages import home, listings, sitemap
 from .pages import ticket as ticket_page
@@ -106,6 +107,19 @@ def _fingerprint(config: BuildConfig) -> str:
     return h.hexdigest()
 
 
+def _content_fingerprint(config: BuildConfig) -> str:
+    """Editors' content outside the shell (episodes, reports, top.yaml): sections re-render on change."""
+    h = hashlib.sha256()
+    root = config.content_dir
+    if root.is_dir():
+        for p in sorted(root.rglob("*")):
+            if p.is_file() and "pages" not in p.relative_to(root).parts[:1]:
+                with contextlib.suppress(OSError):
+                    st = p.stat()
+                    h.update(f"{p}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()
+
+
 @contextlib.contextmanager
 def _lock(config: BuildConfig) -> Iterator[None]:
     config.state_dir.mkdir(parents=True, exist_ok=True)
@@ -153,6 +167,14 @@ def _batches(store: Store) -> Iterator[list[Path]]:
         yield batch
 
 
+def _relinked(state: State, index: dict) -> list[str]:
+    try:
+        from .episodes import relinked_tickets
+    except ModuleNotFoundError:
+        return []
+    return relinked_tickets(state, index)
+
+
 def _content(config: BuildConfig) -> dict:
     """Editors' content the ticket pages refer to (episodes covering each ticket)."""
     try:
@@ -182,6 +204,7 @@ def _full(config: BuildConfig, catalog: Catalog) -> BuildReport:
         setup = WorkerSetup(
             data_dir=config.data_dir, catalog_dir=config.catalog_dir, out_dir=staging, layout=layout,
             base=config.base_url, now=now, episodes_by_ticket=_content(config),
+            site_url=config.site_url or catalog.city.site_url, content_dir=config.content_dir, drafts=config.drafts,
         )
         scanner = LeakScanner(withheld=set())
         with timer.stage("tickets"):
@@ -208,11 +231,18 @@ def _full(config: BuildConfig, catalog: Catalog) -> BuildReport:
                 state.withhold(Path(path).stem, f"{INVALID}: {reason}")
         site = _site(config, catalog, state, layout, now, setup.episodes_by_ticket)
         writer = publish.Writer(staging, staging=True)
+        with timer.stage("analytics"):
+            # Aggregations the department pages (profiles) and the sections share.
+            for section in load_sections():
+                prepare = getattr(section, "prepare", None)
+                if prepare is not None:
+                    prepare(site)
         with timer.stage("listings"):
             for out in _all_listings(site):
                 scanner.check(out)
                 writer.write(out)
         with timer.stage("sections"):
+            home.refresh_extras(site)
             for section in load_sections():
                 for out in section.full(site):
                     scanner.check(out)
@@ -238,6 +268,7 @@ def _full(config: BuildConfig, catalog: Catalog) -> BuildReport:
         report.bytes += writer.bytes
         state.set_meta("cursor", cursor)
         state.set_meta("fingerprint", _fingerprint(config))
+        state.set_meta("content_fingerprint", _content_fingerprint(config))
         state.set_meta("template_version", TEMPLATE_VERSION)
         state.set_meta("site_root", staging.name)
         state.set_outputs(writer.hashes.items())
@@ -282,6 +313,7 @@ def _site(config, catalog, state, layout, now, episodes) -> Site:
     return Site(
         layout=layout, catalog=catalog, state=state, now=now, base=config.base_url,
         site_url=config.site_url or catalog.city.site_url, episodes_by_ticket=episodes,
+        content_dir=config.content_dir, drafts=config.drafts,
     )
 
 
@@ -414,7 +446,9 @@ def _incremental(config: BuildConfig, catalog: Catalog, state: State, live: Path
     with timer.stage("journal"):
         changes, new_cursor = store.journal.read_since(cursor)
     report.changes = len(changes)
-    if not changes:
+    content_fp = _content_fingerprint(config)
+    content_changed = content_fp != state.get_meta("content_fingerprint")
+    if not changes and not content_changed:
         report.seconds = time.perf_counter() - t_start
         return report
     reasons = {r["id"]: r["reason"] for r in state.query("SELECT id, reason FROM withheld")}
@@ -441,6 +475,10 @@ def _incremental(config: BuildConfig, catalog: Catalog, state: State, live: Path
     after: list[Row | None] = []
     state.begin()
     try:
+        # Ticket pages whose "首发聚焦" links changed (an episode was edited or its query
+        # matched new tickets) are re-rendered although no journal entry names them.
+        relinked = _relinked(state, setup.episodes_by_ticket)
+        ids += [t for t in relinked if t not in ids]
         with timer.stage("tickets"):
             for tid in ids:
                 old = state.get_row(tid)
@@ -471,6 +509,7 @@ def _incremental(config: BuildConfig, catalog: Catalog, state: State, live: Path
                         state.unwithhold(tid)
                         scanner.withheld.discard(tid)
                         outputs.append(ticket_page.render(site, public))
+                        outputs += render_ticket_feed(site, public)
                         report.tickets += 1
                 elif ticket is not None:
                     state.withhold(tid, "confidential" if ticket.state.confidential else "hidden")
@@ -482,6 +521,7 @@ def _incremental(config: BuildConfig, catalog: Catalog, state: State, live: Path
                     state.delete_row(tid)
                     if old is not None or (live / ticket_page.path_for(tid)).exists():
                         deletions.append(ticket_page.path_for(tid))
+                        deletions += ticket_feed_paths(tid)
                     if old is None:
                         continue  # was not on the site, is not now: nothing else changes
                 affected |= buckets(old) | buckets(new)
@@ -518,6 +558,11 @@ def _incremental(config: BuildConfig, catalog: Catalog, state: State, live: Path
                 outputs.append(feed_pages.feeds_index(site))  # lists the category and area feeds
             for section in load_sections():
                 outputs += list(section.changed(site, before, after))
+                if content_changed:  # an episode, 专报 or top.yaml was edited
+                    outputs += list(section.periodic(site))
+            if content_changed:
+                home.refresh_extras(site)
+                state.set_meta("content_fingerprint", content_fp)
             outputs.append(home.render(site, existing=_existing(live)))
             if any(k.startswith("sitemap/") for k in affected):
                 outputs += sitemap.render_index(site, _existing(live))

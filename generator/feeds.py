@@ -61,8 +61,9 @@ def render_feed(spec: FeedSpec, items: list[Item], *, site_url: str, base: str, 
         fg.title(spec.title)
         fg.subtitle(spec.description)
         fg.description(spec.description) if fmt == "rss" else None
-        fg.link(href=root + spec.page.lstrip("/"), rel="alternate")
+        # feedgen's RSS <link> is the last link added: the page, not the feed itself.
         fg.link(href=root + path, rel="self")
+        fg.link(href=root + spec.page.lstrip("/"), rel="alternate")
         fg.language("zh-CN")
         fg.generator("shoufa")
         fg.updated(updated)
@@ -74,7 +75,8 @@ def render_feed(spec: FeedSpec, items: list[Item], *, site_url: str, base: str, 
             fe.guid(it.guid, permalink=it.guid.startswith("http") and "#" not in it.guid)
             fe.title(it.title)
             fe.link(href=it.link)
-            fe.published(it.published)
+            # RSS has one date per item: the time of this version, which orders the feed.
+            fe.published(it.published if fmt == "atom" else it.updated)
             fe.updated(it.updated)
             if fmt == "rss":
                 # Readers take an RSS description as HTML: escape the text so that it is shown

@@ -14,6 +14,7 @@ from pathlib import Path
 from intake_api.catalog import load_catalog
 from intake_api.store import CorruptTicket, Store
 
+from .feedlist import render_ticket_feed
 from .leakscan import LeakScanner, phone_digits
 from .pages import ticket as ticket_page
 from .pages.context import Site
@@ -47,6 +48,9 @@ class WorkerSetup:
     base: str
     now: object
     episodes_by_ticket: dict
+    site_url: str = ""
+    content_dir: Path | None = None
+    drafts: bool = False
 
 
 class TicketRenderer:
@@ -58,7 +62,8 @@ class TicketRenderer:
         self.redactor = Redactor(self.catalog.redaction.rules)
         self.site = Site(
             layout=setup.layout, catalog=self.catalog, state=state, now=setup.now, base=setup.base,
-            episodes_by_ticket=setup.episodes_by_ticket,
+            episodes_by_ticket=setup.episodes_by_ticket, site_url=setup.site_url,
+            content_dir=setup.content_dir, drafts=setup.drafts,
         )
         self.out_dir = setup.out_dir
         self._public_cache: dict[str, bool] = {}
@@ -127,14 +132,15 @@ def run_batch(paths: list[Path]) -> BatchResult:
         except RedactionError as exc:
             res.held_back.append((ticket.id, str(exc)))
             continue
-        out: Output = ticket_page.render(_R.site, public)
+        outs: list[Output] = [ticket_page.render(_R.site, public), *render_ticket_feed(_R.site, public)]
         scanner.literals = {ticket.id: private_literals(ticket)}
-        scanner.check(out)
-        target = _R.out_dir / out.path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        data = out.data
-        target.write_bytes(data)
-        res.bytes += len(data)
+        for out in outs:
+            scanner.check(out)
+            target = _R.out_dir / out.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            data = out.data
+            target.write_bytes(data)
+            res.bytes += len(data)
         row = row_for(public)
         res.rows.append(row.as_tuple())
         res.texts.append(texts_for(public))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..feedlist import ticket_feed_links
 from ..public import TicketPublic
 from ..render import Output, fmt_duration
 from ..rows import listing_status
@@ -58,6 +59,8 @@ def render(site: Site, t: TicketPublic) -> Output:
         redaction_labels=REDACTION_LABELS,
         episodes=site.episodes_by_ticket.get(t.id, []),
         description=f"{t.title}：{t.content[:60]}",
+        feeds=ticket_feed_links(site, t.id),
+        ticket_feeds=ticket_feed_links(site, t.id),
     )
     # The page is the template applied to `t` (and editors' episode titles), so the leak
     # scan reads those values rather than 20 KB of markup and event hashes.
