@@ -10,6 +10,7 @@ affected feeds and counters, and one sitemap file per day touched.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import logging
@@ -167,6 +168,34 @@ def _batches(store: Store) -> Iterator[list[Path]]:
         yield batch
 
 
+def _backlinks(config, store, state, setup, scanner, writer, report) -> None:
+    """Re-render the ticket pages whose "首发聚焦" links this build's episode coverage changed.
+
+    The workers render ticket pages with the coverage of the previous build (coverage by
+    query needs the rows this build is making); the few pages it changed are redone here.
+    """
+    try:
+        from .episodes import covered_in, episodes_by_ticket, remember_links
+    except ModuleNotFoundError:
+        return
+    old = setup.episodes_by_ticket
+    new = episodes_by_ticket(config, covered_in(state))
+    stale = sorted(t for t in set(old) | set(new) if old.get(t) != new.get(t) and state.is_public(t))
+    if stale:
+        renderer = TicketRenderer(dataclasses.replace(setup, episodes_by_ticket=new), state=state)
+        for tid in stale:
+            try:
+                ticket = store.read_path(store.path_for(tid))
+                public = renderer.publicize(ticket)
+            except (CorruptTicket, RedactionError):
+                continue
+            for out in (ticket_page.render(renderer.site, public), *render_ticket_feed(renderer.site, public)):
+                scanner.literals[tid] = private_literals(ticket)
+                scanner.check(out)
+                writer.write(out)
+    remember_links(state, new)
+
+
 def _relinked(state: State, index: dict) -> list[str]:
     try:
         from .episodes import relinked_tickets
@@ -247,6 +276,8 @@ def _full(config: BuildConfig, catalog: Catalog) -> BuildReport:
                 for out in section.full(site):
                     scanner.check(out)
                     writer.write(out)
+        with timer.stage("sections"):
+            _backlinks(config, store, state, setup, scanner, writer, report)
         with timer.stage("feeds"):
             from .pages import feeds as feed_pages
 

@@ -343,12 +343,16 @@ def _load_catalog(root: Path) -> Catalog:
     return _CATALOGS[key]
 
 
-def episodes_by_ticket(config) -> EpisodeIndex:
-    """Map ticket id -> the episodes covering it (newest first), for the ticket pages."""
+def episodes_by_ticket(config, covered: dict[str, list[str]] | None = None) -> EpisodeIndex:
+    """Map ticket id -> the episodes covering it (newest first), for the ticket pages.
+
+    `covered` defaults to the covered sets the last build kept in the state folder.
+    """
     catalog = _load_catalog(config.catalog_dir)
     eps = load_episodes(config.content_dir, catalog, drafts=config.drafts,
                         own_host=own_host(config.site_url or catalog.city.site_url))
-    covered = _state_covered(config.state_dir)
+    if covered is None:
+        covered = _state_covered(config.state_dir)
     refs: dict[str, list[EpisodeRef]] = {}
     for ep in eps:  # newest first
         for tid in dict.fromkeys([*ep.meta.tickets, *covered.get(ep.cover_key, [])]):
@@ -357,6 +361,12 @@ def episodes_by_ticket(config) -> EpisodeIndex:
 
 
 LINKS_META = "episodes:links"
+
+
+def covered_in(state) -> dict[str, list[str]]:
+    """The covered sets kept in an open state (the one a build is writing)."""
+    raw = state.get_meta(COVERED_META)
+    return json.loads(raw) if raw else {}
 
 
 def _links(index: dict[str, list[EpisodeRef]]) -> str:

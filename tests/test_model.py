@@ -20,7 +20,7 @@ def test_chain_links_every_event_and_starts_at_the_ticket(service):
     t = service.act(r.ticket.id, {"action": "accept"}, actor=dept(r.decision.department))
     t.verify_chain()
     assert t.events[0].prev_hash == genesis_hash(t.id)
-    for a, b in zip(t.events, t.events[1:]):
+    for a, b in zip(t.events, t.events[1:], strict=False):
         assert b.prev_hash == a.hash
 
 

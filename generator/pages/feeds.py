@@ -135,6 +135,6 @@ def feeds_index(site: Site) -> Output:
     extra: dict[str, list] = {}
     for group, slug, title, _page in FEED_REGISTRY:
         extra.setdefault(group, []).append(entry(title, slug))
-    groups += list(extra.items())
+    groups += sorted(extra.items())  # sections register at import time, in any order
     html = site.page("feeds_index.html", title="RSS/Atom 订阅", active="/feeds/", groups=groups)
     return Output("feeds/index.html", html, key="feeds")
