@@ -122,9 +122,10 @@ def _content_fingerprint(config: BuildConfig) -> str:
 
 
 @contextlib.contextmanager
-def _lock(config: BuildConfig) -> Iterator[None]:
+def _lock(config: BuildConfig, name: str = "build") -> Iterator[None]:
+    """One build at a time; the slow lane has a lock of its own so it never delays a change."""
     config.state_dir.mkdir(parents=True, exist_ok=True)
-    with open(config.state_dir / "build.lock", "a+b") as fh:
+    with open(config.state_dir / f"{name}.lock", "a+b") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         yield
 

@@ -69,7 +69,7 @@ def refresh_periodic(config) -> int:
     sections = load_sections()
     if not sections:
         return 0
-    with _lock(config):
+    with _lock(config, "slow"):
         root = live_root(config.site_dir)
         path = config.state_dir / "state.sqlite"
         if root is None or not path.exists():

@@ -209,7 +209,7 @@ def run(config: BuildConfig, *, search: bool = True) -> dict[str, int]:
     from .build import _lock
     from .shell import load_layout
 
-    with _lock(config):
+    with _lock(config, "slow"):
         root = live_root(config.site_dir)
         state_path = config.state_dir / "state.sqlite"
         if root is None or not state_path.exists():

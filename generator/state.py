@@ -35,12 +35,29 @@ CREATE TABLE IF NOT EXISTS dirty (kind TEXT, key TEXT, PRIMARY KEY (kind, key));
 """
 
 
+def read_meta(path: Path, key: str) -> str | None:
+    """One meta value, read without taking any lock a build could wait for."""
+    import contextlib
+
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    except sqlite3.Error:
+        return None
+    with contextlib.closing(db):
+        try:
+            r = db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        except sqlite3.Error:
+            return None
+    return r[0] if r else None
+
+
 class State:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA busy_timeout=30000")  # the slow lane and a build may overlap
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA cache_size=-65536")
@@ -65,7 +82,9 @@ class State:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     def begin(self) -> None:
-        self.db.execute("BEGIN")
+        # IMMEDIATE: take the write lock now (waiting for the slow lane if need be), so
+        # the transaction can never fail later on a snapshot another writer moved.
+        self.db.execute("BEGIN IMMEDIATE")
 
     def commit(self) -> None:
         self.db.execute("COMMIT")

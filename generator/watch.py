@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 
 class Watcher:
-    def __init__(self, config: BuildConfig, *, debounce_ms: int = 150, slow_interval: float = 60.0) -> None:
+    def __init__(self, config: BuildConfig, *, debounce_ms: int = 50, slow_interval: float = 60.0) -> None:
         self.config = config
         self.debounce_ms = debounce_ms
         self.slow_interval = slow_interval
@@ -70,31 +70,40 @@ class Watcher:
         """Whether the journal holds changes the last build did not publish."""
         from intake_api.journal import Journal
 
-        from .state import State
+        from .state import read_meta
 
         path = self.config.state_dir / "state.sqlite"
         if not path.exists():
             return True
-        state = State(path)
-        try:
-            cursor = state.get_meta("cursor") or ""
-        finally:
-            state.close()
+        cursor = read_meta(path, "cursor") or ""
         return Journal(self.config.data_dir / "journal", durable=False).head() != cursor
 
     def run(self) -> None:
         self.build_once()
-        ticker = threading.Thread(target=self._tick, daemon=True)
-        ticker.start()
-        # Changes that arrive during a build are seen after it: on every wake-up (a
-        # change or a timeout) the journal is compared with the published cursor.
-        for changes in watch(*self.paths(), debounce=self.debounce_ms, step=20, stop_event=self.stop,
+        threading.Thread(target=self._tick, daemon=True).start()
+        threading.Thread(target=self._poll_journal, daemon=True).start()
+        # Editors' content and the catalog: file events (a full or content build follows).
+        paths = [p for p in self.paths() if p != self.config.data_dir / "journal"]
+        for changes in watch(*paths, debounce=self.debounce_ms, step=20, stop_event=self.stop,
                              rust_timeout=1000, yield_on_timeout=True):
             if self.stop.is_set():
                 break
-            relevant = [p for _c, p in changes if Path(p).name != ".lock"]
-            if relevant or self.pending():
+            if changes:
                 self.build_once()
+
+    def _poll_journal(self) -> None:
+        """Publish the store's changes: the journal's end is compared with the published cursor.
+
+        A stat and one small read every 50 ms; unlike file events it cannot miss a change
+        that lands while a build is running.
+        """
+        while not self.stop.wait(0.05):
+            try:
+                if self.pending():
+                    time.sleep(self.debounce_ms / 1000)  # let a burst of writes land together
+                    self.build_once()
+            except Exception:  # noqa: BLE001 - keep polling; the live site stays as it was
+                log.exception("journal poll failed")
 
     def _tick(self) -> None:
         while not self.stop.wait(5):
