@@ -23,6 +23,8 @@ CREATE TABLE IF NOT EXISTS rows ({", ".join(c + (" TEXT PRIMARY KEY" if c == "id
 CREATE INDEX IF NOT EXISTS rows_day ON rows(day, chunk, id);
 CREATE INDEX IF NOT EXISTS rows_status ON rows(status, day, chunk, id);
 CREATE INDEX IF NOT EXISTS rows_dept ON rows(department, day, id);
+CREATE INDEX IF NOT EXISTS rows_dept_updated ON rows(department, updated_at);
+CREATE INDEX IF NOT EXISTS rows_month_status ON rows(month, status);
 CREATE INDEX IF NOT EXISTS rows_cat ON rows(category_top, day, id);
 CREATE INDEX IF NOT EXISTS rows_area ON rows(area, day, id);
 CREATE INDEX IF NOT EXISTS rows_month ON rows(month);
