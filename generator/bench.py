@@ -452,7 +452,8 @@ def dispatch_times(catalog_dir: Path, n: int = 5000) -> dict[str, float]:
 # -- the benchmark ------------------------------------------------------------------------
 
 
-def bench_one(n: int, *, workers: int, mkdocs_max: int, changes: int, intake_total: int, keep: bool) -> dict[str, Any]:
+def bench_one(n: int, *, workers: int, mkdocs_max: int, changes: int, intake_total: int, keep: bool,
+              hugo: bool = True) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix=f"shoufa-bench-{n}-"))
     data, site = work / "data", work / "site"
     shutil.copytree(ROOT / "data" / "catalog", data / "catalog")
@@ -481,8 +482,8 @@ def bench_one(n: int, *, workers: int, mkdocs_max: int, changes: int, intake_tot
         res["slow_lane"] = {"seconds": r.seconds, "peak_mb": r.peak_bytes / 2**20}
         md = work / "markdown"
         state_dir = site.parent / f".{site.name}-state"
-        pages = export_markdown(data, md, workers=workers)
-        h = hugo_build(md, work, state_dir / "layout.json")
+        pages = export_markdown(data, md, workers=workers) if hugo else 0
+        h = hugo_build(md, work, state_dir / "layout.json") if hugo else None
         if h is not None:
             res["hugo"] = {"seconds": h.seconds, "pages": pages, "pages_per_s": pages / h.seconds, "peak_mb": h.peak_bytes / 2**20, "ok": h.returncode == 0}
         if mkdocs_max:
@@ -542,7 +543,7 @@ def table(results: list[dict[str, Any]]) -> str:
 
 
 def run(sizes: list[int], *, json_path: Path | None, workers: int = 2, mkdocs_max: int = 20_000,
-        changes: int = 50, intake_total: int = 3000, keep: bool = False) -> list[dict[str, Any]]:
+        changes: int = 50, intake_total: int = 3000, keep: bool = False, hugo: bool = True) -> list[dict[str, Any]]:
     machine = {
         "cpus": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "python": sys.version.split()[0], "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -550,7 +551,8 @@ def run(sizes: list[int], *, json_path: Path | None, workers: int = 2, mkdocs_ma
     results = []
     for n in sizes:
         print(f"== {n:,} tickets", file=sys.stderr, flush=True)
-        results.append(bench_one(n, workers=workers, mkdocs_max=mkdocs_max, changes=changes, intake_total=intake_total, keep=keep))
+        results.append(bench_one(n, workers=workers, mkdocs_max=mkdocs_max, changes=changes,
+                                 intake_total=intake_total, keep=keep, hugo=hugo))
         print(table(results), file=sys.stderr, flush=True)
     if json_path:
         json_path.write_text(json.dumps({"machine": machine, "results": results}, ensure_ascii=False, indent=1))

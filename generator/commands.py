@@ -59,7 +59,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
 
     sizes = [args.tickets] if args.tickets else [10_000, 100_000]
     run(sizes, json_path=args.json, workers=args.workers, mkdocs_max=args.mkdocs_max,
-        changes=args.changes, intake_total=args.intake, keep=args.keep)
+        changes=args.changes, intake_total=args.intake, keep=args.keep, hugo=not args.no_hugo)
     return 0
 
 
@@ -85,4 +85,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     be.add_argument("--changes", type=int, default=50, help="change-to-public samples (0: skip)")
     be.add_argument("--intake", type=int, default=3000, help="intake requests (0: skip)")
     be.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    be.add_argument("--no-hugo", action="store_true", help="skip the Hugo comparison")
     be.set_defaults(func=cmd_bench)
