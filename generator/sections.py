@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterable
 from typing import Protocol
 
-from .pages.context import Site
+from .pages.context import Site, live_site
 from .render import Output
 from .rows import Row
 
@@ -63,7 +63,6 @@ def refresh_periodic(config) -> int:
 
     from .build import _lock
     from .publish import Writer, live_root
-    from .shell import load_layout
     from .state import State
 
     sections = load_sections()
@@ -77,9 +76,7 @@ def refresh_periodic(config) -> int:
         state = State(path)
         try:
             catalog = load_catalog(config.catalog_dir)
-            site = Site(layout=load_layout(config.state_dir / "layout.json"), catalog=catalog, state=state,
-                        now=config.clock_now(), base=config.base_url, site_url=config.site_url or catalog.city.site_url,
-                        content_dir=config.content_dir, drafts=config.drafts)
+            site = live_site(config, state, catalog)
             from .leakscan import LeakScanner
             from .pages import home
 

@@ -21,7 +21,7 @@ import orjson
 from intake_api.clock import SHANGHAI, parse_ts
 
 from .config import BuildConfig
-from .pages.context import Site
+from .pages.context import Site, live_site
 from .publish import Writer, live_root
 from .render import Output
 from .state import State
@@ -207,7 +207,6 @@ def run(config: BuildConfig, *, search: bool = True) -> dict[str, int]:
     from intake_api.catalog import load_catalog
 
     from .build import _lock
-    from .shell import load_layout
 
     with _lock(config, "slow"):
         root = live_root(config.site_dir)
@@ -217,8 +216,7 @@ def run(config: BuildConfig, *, search: bool = True) -> dict[str, int]:
         state = State(state_path)
         try:
             catalog = load_catalog(config.catalog_dir)
-            site = Site(layout=load_layout(config.state_dir / "layout.json"), catalog=catalog, state=state,
-                        now=config.clock_now(), base=config.base_url, site_url=config.site_url or catalog.city.site_url)
+            site = live_site(config, state, catalog)
             from .leakscan import LeakScanner
 
             scanner = LeakScanner(withheld=state.withheld_ids())

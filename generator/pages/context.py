@@ -68,3 +68,14 @@ class Site:
 
     def absolute(self, path: str) -> str:
         return self.site_url.rstrip("/") + self.url(path)
+
+
+def live_site(config: Any, state: State, catalog: Catalog) -> Site:
+    """The Site of a slow-lane run: the live layout and the build's settings."""
+    from ..shell import load_layout
+
+    return Site(
+        layout=load_layout(config.state_dir / "layout.json"), catalog=catalog, state=state,
+        now=config.clock_now(), base=config.base_url, site_url=config.site_url or catalog.city.site_url,
+        content_dir=config.content_dir, drafts=config.drafts,
+    )
