@@ -105,8 +105,11 @@ def test_search_finds_a_ticket_by_a_chinese_word(served, page):
     target = next(t for t in built.service.store.scan() if t.state.is_public and "物业" in t.state.content)
     page.goto(f"{base}/search/")
     page.select_option("#shoufa-range", "all")
+    # Choosing the range remounts the search box once its shards are fetched: type after that.
+    page.wait_for_load_state("networkidle")
+    page.wait_for_selector(".pagefind-ui__search-input")
     page.fill(".pagefind-ui__search-input", "物业")
-    page.wait_for_selector(".pagefind-ui__result-link", timeout=15000)
+    page.wait_for_selector(".pagefind-ui__result-link", timeout=30000)
     page.wait_for_timeout(500)
     text = page.locator(".pagefind-ui__message").inner_text()
     assert "物业" in text

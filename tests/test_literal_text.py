@@ -204,8 +204,11 @@ def test_search_results_show_the_text_literally(served, page, word):
     b, tid, base = served
     page.goto(f"{base}/search/")
     page.select_option("#shoufa-range", "all")
+    # Choosing the range remounts the search box once its shards are fetched: type after that.
+    page.wait_for_load_state("networkidle")
+    page.wait_for_selector(".pagefind-ui__search-input")
     page.fill(".pagefind-ui__search-input", word)
-    page.wait_for_selector(".pagefind-ui__result-link", timeout=20000)
+    page.wait_for_selector(".pagefind-ui__result-link", timeout=30000)
     page.wait_for_timeout(800)  # let every result and excerpt render
     _inert(page)
     links = page.locator(".pagefind-ui__result-link").evaluate_all("els => els.map(e => e.getAttribute('href'))")
@@ -223,6 +226,9 @@ def test_a_search_term_with_markup_is_not_run(served, page):
     _b, _tid, base = served
     page.goto(f"{base}/search/")
     page.select_option("#shoufa-range", "all")
+    # Choosing the range remounts the search box once its shards are fetched: type after that.
+    page.wait_for_load_state("networkidle")
+    page.wait_for_selector(".pagefind-ui__search-input")
     page.fill(".pagefind-ui__search-input", '<img src=x onerror="window.__pwned=9">')
     page.wait_for_timeout(1500)
     _inert(page)
