@@ -23,13 +23,13 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from intake_api.catalog import Catalog, load_catalog
+from intake_api.catalog import Catalog
 from intake_api.journal import QUARANTINED, START
 from intake_api.model import ID_RE
 from intake_api.store import CorruptTicket, Store
 
 from . import publish
-from .config import TEMPLATE_VERSION, TEMPLATES_DIR, BuildConfig
+from .config import TEMPLATE_VERSION, TEMPLATES_DIR, BuildConfig, cached_catalog
 from .feedlist import render_ticket_feed, ticket_feed_paths
 from .leakscan import LeakScanner
 from .pages import home, listings, sitemap
@@ -133,7 +133,7 @@ def _lock(config: BuildConfig, name: str = "build") -> Iterator[None]:
 def build(config: BuildConfig, *, full: bool = False) -> BuildReport:
     """Bring the site up to date with data/ and content/."""
     with _lock(config):
-        catalog = load_catalog(config.catalog_dir)
+        catalog = cached_catalog(config.catalog_dir)
         state_path = config.state_dir / "state.sqlite"
         live = publish.live_root(config.site_dir)
         need_full = full or live is None or not state_path.exists() or not (config.state_dir / "layout.json").exists()
@@ -225,7 +225,7 @@ def _full(config: BuildConfig, catalog: Catalog) -> BuildReport:
         with contextlib.suppress(FileNotFoundError):
             stale.unlink()
     tmp_state = config.state_dir / f"state.sqlite.new-{os.getpid()}"
-    state = State(tmp_state)
+    state = State(tmp_state, bulk=True)
     try:
         with timer.stage("shell"):
             layout = build_shell(config_file=config.mkdocs_yml, out_dir=staging, base_url=config.base_url)
@@ -252,6 +252,7 @@ def _full(config: BuildConfig, catalog: Catalog) -> BuildReport:
                 report.bytes += res.bytes
                 scanner.findings += res.findings
                 scanner.phones |= res.phones
+            state.index_counters()
             state.commit()
         for tid, reason in report.held_back:
             state.withhold(tid, f"{HELD_BACK}: {reason}")
@@ -409,11 +410,33 @@ def _render_bucket(site: Site, key: str) -> Output | None:
     return None  # "home" is rendered last, with the set of existing pages
 
 
+def _bucket_page(key: str) -> str | None:
+    """The page of a day-level listing bucket (None for other keys)."""
+    parts = key.split("/")
+    if parts[0] == "day" and len(parts) == 3:
+        return listings.day_path(parts[1], int(parts[2])) + "index.html"
+    if parts[0] == "status" and len(parts) == 4:
+        return listings.status_path(parts[1], parts[2], int(parts[3])) + "index.html"
+    if parts[0] in listings.DIMS and len(parts) == 3:
+        return listings.value_path(parts[0], parts[1], parts[2]) + "index.html"
+    return None
+
+
+def _appeared_or_emptied(state: State, keys: set[str]) -> set[str]:
+    """The day-level buckets among `keys` whose page comes into being or goes away."""
+    out = set()
+    for key in keys:
+        page = _bucket_page(key)
+        if page is not None and (state.output_hash(page) is not None) == (_empty_bucket_path(state, key) is not None):
+            out.add(key)
+    return out
+
+
 def _neighbour_buckets(state: State, keys: set[str]) -> set[str]:
     """The day pages next to the given day buckets: they link to each other (prev/next),
     so a day bucket that appears or empties changes its neighbours too."""
     out: set[str] = set()
-    for key in keys:
+    for key in _appeared_or_emptied(state, keys):
         parts = key.split("/")
         if parts[0] == "day" and len(parts) == 3:
             where, params, day, make = "1", (), parts[1], lambda d, c: f"day/{d}/{c}"
@@ -503,6 +526,7 @@ def _incremental(config: BuildConfig, catalog: Catalog, state: State, live: Path
     outputs: list[Output] = []
     deletions: list[str] = []
     affected: set[str] = set()
+    moved: set[str] = set()
     before: list[Row | None] = []
     after: list[Row | None] = []
     state.begin()
@@ -557,6 +581,7 @@ def _incremental(config: BuildConfig, catalog: Catalog, state: State, live: Path
                     if old is None:
                         continue  # was not on the site, is not now: nothing else changes
                 affected |= buckets(old) | buckets(new)
+                moved |= buckets(old) ^ buckets(new)
                 before.append(old)
                 after.append(new)
                 if new:
@@ -566,7 +591,9 @@ def _incremental(config: BuildConfig, catalog: Catalog, state: State, live: Path
                     state.mark_dirty("search", [old.day])
                     state.mark_dirty("export", [old.month])
         with timer.stage("listings"):
-            affected |= _neighbour_buckets(state, affected)
+            # Only a bucket a row entered or left can appear or empty (and so change the
+            # prev/next links of its neighbours); a reply leaves every bucket in place.
+            affected |= _neighbour_buckets(state, moved)
             for key in sorted(affected):
                 gone = _empty_bucket_path(state, key)
                 if gone is not None:  # a full build would not make this page at all

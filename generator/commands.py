@@ -18,8 +18,11 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
 
     config = BuildConfig.from_settings(settings, drafts=args.drafts, **({"workers": args.workers} if args.workers else {}))
     if args.slow_only:
-        done = slowlane.run(config)
-        print(f"slow lane: {done.get('search_shards', 0)} search shards, {done.get('exports', 0)} monthly exports")
+        from .watch import run_slow_lane
+
+        done = run_slow_lane(config)
+        print(f"slow lane: {done.get('search_shards', 0)} search shards, {done.get('exports', 0)} monthly exports, "
+              f"{done.get('periodic', 0)} current-period pages")
         return 0
     report = build(config, full=args.full)
     if args.report_json:
@@ -69,7 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--drafts", action="store_true", help="include draft episodes (local preview only)")
     b.add_argument("--workers", type=int, help="worker processes for a full build (default: cores)")
     b.add_argument("--no-slow", action="store_true", help="skip the slow lane (search shards, exports)")
-    b.add_argument("--slow-only", action="store_true", help="run only the slow lane (search shards, exports)")
+    b.add_argument("--slow-only", action="store_true", help="run only the slow lane (search shards, exports, current-period pages)")
     b.add_argument("--report-json", type=Path, help="write the build report (counts, stage times) as JSON")
     b.add_argument("--internal", type=Path, metavar="DIR",
                    help="also write the staff-only early-warning list (with ticket ids) to DIR, outside the site")

@@ -28,10 +28,11 @@ from urllib.parse import urlsplit
 
 from markupsafe import Markup
 
-from intake_api.catalog import Catalog, load_catalog
+from intake_api.catalog import Catalog
 from intake_api.clock import SHANGHAI
 
 from . import content
+from .config import cached_catalog
 from .content import SLUG, EpisodeMeta
 from .feeds import FeedSpec, Item, feed_paths, render_feed
 from .pages import feeds as feed_pages
@@ -332,23 +333,12 @@ def _state_covered(state_dir: Path) -> dict[str, list[str]]:
     return json.loads(r[0]) if r else {}
 
 
-_CATALOGS: dict[tuple, Catalog] = {}
-
-
-def _load_catalog(root: Path) -> Catalog:
-    key = (str(root), _stats(root))
-    if key not in _CATALOGS:
-        _CATALOGS.clear()
-        _CATALOGS[key] = load_catalog(root)
-    return _CATALOGS[key]
-
-
 def episodes_by_ticket(config, covered: dict[str, list[str]] | None = None) -> EpisodeIndex:
     """Map ticket id -> the episodes covering it (newest first), for the ticket pages.
 
     `covered` defaults to the covered sets the last build kept in the state folder.
     """
-    catalog = _load_catalog(config.catalog_dir)
+    catalog = cached_catalog(config.catalog_dir)
     eps = load_episodes(config.content_dir, catalog, drafts=config.drafts,
                         own_host=own_host(config.site_url or catalog.city.site_url))
     if covered is None:

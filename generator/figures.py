@@ -81,3 +81,33 @@ def figures(state: State, where: str = "1", params: tuple = ()) -> Figures:
 def closed_figures(state: State, start: str, end: str, where: str = "1", params: tuple = ()) -> Figures:
     """Figures of tickets closed in [start, end) (ISO UTC strings)."""
     return figures(state, f"closed_at >= ? AND closed_at < ? AND ({where})", (start, end, *params))
+
+
+def counted(state: State, kind: str, period: str, dim: str = "", value: str = "") -> Figures:
+    """The same figures from the counters the state keeps per day, month and closing day.
+
+    kind "D": tickets received on day `period`; "M": received in month `period`
+    (optionally where column `dim` = `value`); "C": closed on local day `period`.
+    One indexed lookup, whatever the number of rows.
+    """
+    return from_counters(state.counters(kind, period, dim, value))
+
+
+def from_counters(c: dict) -> Figures:
+    return Figures(
+        n=int(c["n"]),
+        closed=int(c["closed"]),
+        overdue=int(c["overdue"]),
+        finished=int(c["finished"]),
+        on_time=_rate(c["on_time_n"], c["finished"]),
+        response=_rate(c["signed_ok"], c["signed"]),
+        satisfaction=_rate(c["satisfied"], c["rated"]),
+        resolution=_rate(c["solved"], c["rated"]),
+        first_time=_rate(c["first_ok"], c["first_n"]),
+        avg_days=c["days_sum"] / c["days_n"] if c["days_n"] else None,
+        rated=int(c["rated"]),
+        returns=int(c["returns"]),
+        shirking=int(c["shirking"]),
+        reopens=int(c["reopens"]),
+        supervised=int(c["supervised"]),
+    )

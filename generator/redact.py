@@ -327,6 +327,7 @@ _DATEISH_RE = re.compile(rf"(?<![0-9]){_DATE}(?![0-9])")
 _DATES_ONLY_RE = re.compile(rf"{_DATE}(?:{_S1}{_DATE})*")  # 2026.11.28-2026.12.05
 _PUBLIC_RE = re.compile(r"1[0-2][0-9]|1[0-2][0-9]{3}|9[56][0-9]{3,4}|100[0-9]{2}|[48]00[0-9]{7}")
 _NOT_DIGIT_RE = re.compile(r"[^0-9Xx]")
+_NOT_DIGIT_NL_RE = re.compile(r"[^0-9Xx\n]")
 _ID18_SHAPE_RE = re.compile(
     r"[1-8][0-9]{5}(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx]"
 )
@@ -1245,7 +1246,8 @@ def _views(haystack: str) -> tuple[str, tuple[tuple[str, str], ...]]:
     for reading in readings:
         runs = [m for m in _RUN_RE.finditer(reading) if m.end() - m.start() >= 5]
         snippets = "\n".join(reading[max(0, m.start() - 2) : m.end()] for m in runs)
-        digits = "\n".join(_NOT_DIGIT_RE.sub("", m.group()) for m in runs)
+        # One pass over all runs (a listing page has thousands): newlines stay, as separators.
+        digits = _NOT_DIGIT_NL_RE.sub("", "\n".join(m.group() for m in runs))
         views.append((snippets, digits))
     return _WHITESPACE_RE.sub("", text), tuple(views)
 

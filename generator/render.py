@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from intake_api.clock import SHANGHAI, parse_ts
 
@@ -100,6 +100,49 @@ def iso_utc(value: Any) -> str:
     return dt.isoformat().replace("+00:00", "Z") if dt else ""
 
 
+_BADGES = {"open": "办理中", "overdue": "已超期", "closed": "已办结"}
+_RATINGS = {
+    "satisfied": ("satisfied", "满意"),
+    "basic": ("basically-satisfied", "基本满意"),
+    "unsatisfied": ("unsatisfied", "不满意"),
+}
+
+
+def ticket_rows(rows: Any, base: str, names: Any) -> Markup:
+    """The <tr> lines of a ticket table (listing pages carry up to 1,000 of them).
+
+    Plain Python rather than a jinja2 loop: a day page's table took ~30 ms through the
+    template and ~3 ms here. Every value from a ticket goes through `escape`.
+    """
+    esc = _escape
+    base = esc(base)
+    out = []
+    for r in rows:
+        rid = esc(r.id)
+        dept = (
+            f'<a href="{base}departments/{esc(r.department)}/">{esc(names.department(r.department))}</a>'
+            if r.department else ""
+        )
+        status = esc(r.status)
+        cell = f'<span class="shoufa-badge shoufa-badge--{status}">{esc(_BADGES.get(r.status, r.status))}</span>'
+        if r.supervision:
+            level = int(r.supervision)
+            cell += f' <span class="shoufa-badge shoufa-badge--level-{level}">{esc(names.supervision(level))}</span>'
+        if r.satisfaction in _RATINGS:
+            cls, label = _RATINGS[r.satisfaction]
+            cell += f' <span class="shoufa-badge shoufa-badge--{cls}">{label}</span>'
+        out.append(
+            f'<tr>\n<td><a href="{base}tickets/{rid}/">{rid}</a></td>\n<td>{esc(fmt_time(r.received_at))}</td>\n'
+            f'<td><strong>{esc(r.title)}</strong><br><span class="shoufa-snippet">{esc(r.snippet)}</span></td>\n'
+            f"<td>{dept}</td>\n<td>{cell}</td>\n</tr>\n"
+        )
+    return Markup("".join(out))
+
+
+def _escape(value: Any) -> str:
+    return str(escape("" if value is None else value))
+
+
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -119,6 +162,7 @@ def environment() -> jinja2.Environment:
         num=fmt_num,
         iso=iso_utc,
     )
+    env.globals["ticket_rows"] = ticket_rows
     return env
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .rows import Row
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 COLUMNS = Row.columns()
 
 SCHEMA = f"""
@@ -36,6 +36,81 @@ CREATE TABLE IF NOT EXISTS outputs (path TEXT PRIMARY KEY, hash TEXT);
 CREATE TABLE IF NOT EXISTS dirty (kind TEXT, key TEXT, PRIMARY KEY (kind, key));
 """
 
+# -- counters kept up to date by triggers ------------------------------------------------
+#
+# The figures pages show on every change (home: today, closed today, this month; the
+# tickets index; each department's, category's and area's month) are sums over the
+# public rows. Aggregating the rows on every change costs time that grows with the
+# month's volume; instead each insert into, or delete from, `rows` adds or subtracts
+# the row's contribution to a handful of counters, so reading a figure is one lookup
+# whatever N is. kind: D (day of receipt), M (month of receipt), C (local day of
+# closing); dim '' is every row, otherwise a column of `rows` and its value.
+
+AGG_MEASURES = {
+    "n": "1",
+    "closed": "r.status = 'closed'",
+    "overdue": "r.status = 'overdue'",
+    "on_time_n": "ifnull(r.on_time = 1, 0)",
+    "finished": "r.on_time IS NOT NULL",
+    "signed_ok": "ifnull(r.accepted_in_time = 1, 0)",
+    "signed": "r.accepted_in_time IS NOT NULL",
+    "satisfied": "ifnull(r.satisfaction IN ('satisfied', 'basic'), 0)",
+    "rated": "r.satisfaction IS NOT NULL",
+    "solved": "ifnull(r.solved = 1, 0)",
+    "first_ok": "ifnull(r.first_time = 1, 0)",
+    "first_n": "r.first_time IS NOT NULL",
+    "days_sum": "ifnull(r.handling_days, 0)",
+    "days_n": "r.handling_days IS NOT NULL",
+    "returns": "ifnull(r.returns, 0)",
+    "shirking": "ifnull(r.shirking, 0)",
+    "reopens": "ifnull(r.reopens, 0)",
+    "supervised": "ifnull(r.supervision >= 1, 0)",
+}
+# (kind, period expression, dim, value expression, condition)
+AGG_SCOPES = [
+    ("D", "r.day", "", "''", "1"),
+    ("M", "r.month", "", "''", "1"),
+    ("M", "r.month", "department", "r.department", "r.department IS NOT NULL"),
+    ("M", "r.month", "category_top", "r.category_top", "r.category_top IS NOT NULL"),
+    ("M", "r.month", "area", "r.area", "r.area IS NOT NULL"),
+    # closed_at is ISO UTC; the site's day is Asia/Shanghai (UTC+8, no daylight saving).
+    ("C", "date(r.closed_at, '+8 hours')", "", "''", "r.closed_at IS NOT NULL"),
+]
+
+
+def _agg_trigger(event: str, alias: str, sign: str) -> str:
+    cols = ", ".join(AGG_MEASURES)
+    body = []
+    for kind, period, dim, value, cond in AGG_SCOPES:
+        exprs = ", ".join(f"{sign}({e})" for e in AGG_MEASURES.values())
+        sets = ", ".join(f"{c} = {c} + excluded.{c}" for c in AGG_MEASURES)
+        sql = (
+            f"INSERT INTO agg (kind, period, dim, value, {cols}) SELECT '{kind}', {period}, '{dim}', {value}, {exprs} "
+            f"WHERE {cond} ON CONFLICT (kind, period, dim, value) DO UPDATE SET {sets};"
+        )
+        body.append(sql.replace("r.", f"{alias}."))
+    name = f"rows_agg_{event.lower()}"
+    return f"CREATE TRIGGER IF NOT EXISTS {name} AFTER {event} ON rows BEGIN\n" + "\n".join(body) + "\nEND;"
+
+
+AGG_TABLE = (
+    "CREATE TABLE IF NOT EXISTS agg (kind TEXT, period TEXT, dim TEXT, value TEXT, "
+    + ", ".join(f"{c} REAL NOT NULL DEFAULT 0" if c == "days_sum" else f"{c} INTEGER NOT NULL DEFAULT 0" for c in AGG_MEASURES)
+    + ", PRIMARY KEY (kind, period, dim, value)) WITHOUT ROWID;\n"
+)
+AGG_TRIGGERS = [_agg_trigger("INSERT", "NEW", "+"), _agg_trigger("DELETE", "OLD", "-")]
+
+
+def _agg_fill() -> list[str]:
+    """Statements that compute every counter from the rows at once (after a bulk load)."""
+    cols = ", ".join(AGG_MEASURES)
+    sums = ", ".join(f"sum({e})" for e in AGG_MEASURES.values())
+    return [
+        f"INSERT INTO agg (kind, period, dim, value, {cols}) SELECT '{kind}', {period} AS p, '{dim}', {value} AS v, {sums} "
+        f"FROM rows AS r WHERE {cond} GROUP BY p, v"
+        for kind, period, dim, value, cond in AGG_SCOPES
+    ]
+
 
 def read_meta(path: Path, key: str) -> str | None:
     """One meta value, read without taking any lock a build could wait for."""
@@ -54,7 +129,9 @@ def read_meta(path: Path, key: str) -> str | None:
 
 
 class State:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, bulk: bool = False) -> None:
+        """Open (or create) the state; `bulk` (full builds): rows are loaded first, and
+        `index_counters` computes the counters once instead of per inserted row."""
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -63,7 +140,11 @@ class State:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA cache_size=-65536")
-        self.db.executescript(SCHEMA)
+        # REPLACE deletes the old row; its delete trigger must run to subtract it.
+        self.db.execute("PRAGMA recursive_triggers=ON")
+        self.db.executescript(SCHEMA + AGG_TABLE)
+        if not bulk:
+            self._create_triggers()
         if self.get_meta("schema") is None:
             self.set_meta("schema", str(SCHEMA_VERSION))
 
@@ -95,6 +176,31 @@ class State:
         if self.db.in_transaction:
             self.db.execute("ROLLBACK")
 
+    # -- counters ------------------------------------------------------------
+
+    def index_counters(self) -> None:
+        """After a bulk load: compute the counters from the rows, then keep them by triggers."""
+        self.db.execute("DELETE FROM agg")
+        for sql in _agg_fill():
+            self.db.execute(sql)
+        self._create_triggers()
+
+    def _create_triggers(self) -> None:
+        for sql in AGG_TRIGGERS:  # execute, not executescript: that would commit
+            self.db.execute(sql)
+
+    def counters(self, kind: str, period: str, dim: str = "", value: str = "") -> dict[str, float]:
+        """The counters of one scope (all zero when no row falls in it)."""
+        r = self.db.execute(
+            "SELECT * FROM agg WHERE kind=? AND period=? AND dim=? AND value=?", (kind, period, dim, value)
+        ).fetchone()
+        return {c: (r[c] if r else 0) for c in AGG_MEASURES}
+
+    def counters_by(self, kind: str, period: str, dim: str) -> dict[str, dict[str, float]]:
+        """value -> counters, for every value of `dim` with rows in the period."""
+        rows = self.db.execute("SELECT * FROM agg WHERE kind=? AND period=? AND dim=? AND n > 0", (kind, period, dim))
+        return {r["value"]: {c: r[c] for c in AGG_MEASURES} for r in rows}
+
     # -- rows ----------------------------------------------------------------
 
     def put_rows(self, rows: Iterable[Row], texts: Iterable[tuple[str, str, str, str]] = ()) -> None:
@@ -108,7 +214,7 @@ class State:
 
     def get_row(self, ticket_id: str) -> Row | None:
         r = self.db.execute("SELECT * FROM rows WHERE id=?", (ticket_id,)).fetchone()
-        return Row(**dict(r)) if r else None
+        return Row(*r) if r else None
 
     def withhold(self, ticket_id: str, reason: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO withheld VALUES (?, ?)", (ticket_id, reason))
@@ -129,11 +235,11 @@ class State:
         sql = f"SELECT * FROM rows WHERE {where} ORDER BY {order}"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        return [Row(**dict(r)) for r in self.db.execute(sql, params)]
+        return [Row(*r) for r in self.db.execute(sql, params)]
 
     def iter_rows(self, where: str = "1", params: tuple = (), *, order: str = "id") -> Iterator[Row]:
         for r in self.db.execute(f"SELECT * FROM rows WHERE {where} ORDER BY {order}", params):
-            yield Row(**dict(r))
+            yield Row(*r)
 
     def texts(self, ids: list[str]) -> dict[str, sqlite3.Row]:
         out: dict[str, sqlite3.Row] = {}

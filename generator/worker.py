@@ -11,9 +11,9 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from intake_api.catalog import load_catalog
 from intake_api.store import CorruptTicket, Store
 
+from .config import cached_catalog
 from .feedlist import render_ticket_feed
 from .leakscan import LeakScanner, phone_digits
 from .pages import ticket as ticket_page
@@ -57,7 +57,7 @@ class TicketRenderer:
     """Everything needed to turn one ticket into its public page."""
 
     def __init__(self, setup: WorkerSetup, state=None) -> None:
-        self.catalog = load_catalog(setup.catalog_dir)
+        self.catalog = cached_catalog(setup.catalog_dir)
         self.store = Store(setup.data_dir, prefix=self.catalog.city.id_prefix, durable=False)
         self.redactor = Redactor(self.catalog.redaction.rules)
         self.site = Site(

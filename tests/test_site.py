@@ -166,3 +166,49 @@ def test_the_leak_scan_stops_a_build_that_would_publish_private_data(tmp_path, m
     with pytest.raises(LeakError):
         build(b.config)  # incremental: the changed ticket is scanned too
     assert _snapshot(live) == before
+
+
+def test_many_kinds_of_change_built_incrementally_equal_a_full_build(tmp_path):
+    """Intake on a new day (a day page appears next to others), replies, closing with a
+    rating, reopening, withholding: after incremental builds, the site equals a fresh one
+    (listings, neighbours' prev/next links, home and department counters, feeds)."""
+    from generator.watch import run_slow_lane
+    from intake_api.model import TicketCreate
+
+    b = make_site(tmp_path / "one", tickets=120, days=4, search=False)
+    svc, clock = b.service, b.service.clock
+    op = Actor(role=Role.OPERATOR)
+    open_ones = [t for t in svc.store.scan() if t.state.status == "in_progress" and t.state.is_public]
+    assert len(open_ones) >= 3
+    first, second, third = open_ones[:3]
+
+    def dept(t):
+        return Actor(role=Role.DEPARTMENT, department=t.state.department)
+
+    svc.act(first.id, {"action": "reply", "text": "已安排人员现场核实"}, actor=dept(first))
+    build(b.config)
+    svc.act(second.id, {"action": "resolve", "text": "已处理完毕"}, actor=dept(second))
+    svc.act(second.id, {"action": "rate", "satisfaction": "unsatisfied", "solved": False}, actor=Actor(role=Role.CITIZEN))
+    build(b.config)
+    svc.act(third.id, {"action": "moderate", "decision": "hide", "reason": "涉及隐私"}, actor=Actor(role=Role.EDITOR))
+    clock.advance(days=1)  # a day with no ticket yet: its pages appear, neighbours link to them
+    svc.create(TicketCreate(channel="web", content="河东区九曲街道路灯不亮已经一周了，晚上出行不安全。", area="河东区"), actor=op)
+    report = build(b.config)
+    assert report.mode == "incremental"
+    # What the watcher runs next, as if its intervals (reports, warnings: 50 s; department
+    # profiles: an hour) had passed: current periods, profiles, shards, exports.
+    from generator.state import State
+
+    state = State(b.config.state_dir / "state.sqlite")
+    state.db.execute("DELETE FROM meta WHERE key IN ('reports:refreshed', 'reports:slow_refreshed', 'warnings:refreshed')")
+    state.close()
+    run_slow_lane(b.config)
+
+    full = b.config.__class__(**{**b.config.__dict__, "site_dir": tmp_path / "full-site", "state_dir": tmp_path / "full-state"})
+    build(full, full=True)
+    fresh, after = _snapshot(full.site_dir.resolve()), _snapshot(b.site)
+    # Reports are left out: a published report of a closed period is final by design
+    # (tests/test_reports.py covers their refresh); search shards are the slow lane's own.
+    own = ("open-data/", "reports/", "feeds/reports.", "search/")
+    diff = sorted(k for k in set(fresh) | set(after) if fresh.get(k) != after.get(k) and not k.startswith(own))
+    assert diff == [], diff

@@ -60,7 +60,7 @@ def value_feed(site: Site, dim: str, value: str) -> list[Output]:
         return outs
     name = names.category(value) if dim == "category" else names.area(value)
     spec = FeedSpec(f"{dim}-{value}", f"{name} 新受理工单", f"{name}最新受理的公开工单", "/" + value_path(dim, value))
-    rows = site.state.rows(f"{column}=?", (value,), limit=50)
+    rows = site.state.rows(f"{column}=?", (value,), order="day DESC, id DESC", limit=50)  # index order, no sort
     return _feed(site, spec, rows, when=lambda r: r.received_at)
 
 

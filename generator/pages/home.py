@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
-
 from intake_api.clock import SHANGHAI
 
-from ..figures import closed_figures, figures
+from ..figures import counted
 from ..render import Output, fmt_num, fmt_pct
 from .context import Site
 
@@ -64,10 +62,9 @@ def render(site: Site, *, existing: set[str]) -> Output:
     local_now = site.now.astimezone(SHANGHAI)
     today = local_now.date().isoformat()
     month = today[:7]
-    ft = figures(site.state, "day=?", (today,))
-    start = datetime.combine(local_now.date(), time(), SHANGHAI)
-    fc = closed_figures(site.state, _utc(start), _utc(start + timedelta(days=1)))
-    fm = figures(site.state, "month=?", (month,))
+    ft = counted(site.state, "D", today)
+    fc = counted(site.state, "C", today)
+    fm = counted(site.state, "M", month)
     latest = site.state.rows("1", (), limit=10)
     sections = [(title, site.url(href), text) for path, title, href, text in SECTIONS if path in existing]
     import json
@@ -102,8 +99,3 @@ def render(site: Site, *, existing: set[str]) -> Output:
     )
     return Output("index.html", html, ids=tuple(r.id for r in latest), key="home")
 
-
-def _utc(dt: datetime) -> str:
-    from datetime import UTC
-
-    return dt.astimezone(UTC).isoformat()

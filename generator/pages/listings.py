@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from ..config import CHUNK, LATEST
-from ..figures import figures
+from ..figures import counted
 from ..render import Output, fmt_num, fmt_pct
 from ..rows import Row
 from .context import Site
@@ -127,9 +127,9 @@ def _days(site: Site, where: str, params: tuple, limit: int = 90) -> list:
     )
 
 
-def month_figs(site: Site, where: str, params: tuple) -> tuple[str, list]:
+def month_figs(site: Site, column: str, value: str) -> tuple[str, list]:
     month = site.now.astimezone(site_tz()).strftime("%Y-%m")
-    f = figures(site.state, f"month=? AND ({where})", (month, *params))
+    f = counted(site.state, "M", month, column, value)
     return month, [
         ("本月受理", fmt_num(f.n), None),
         ("本月办结", fmt_num(f.closed), None),
@@ -148,9 +148,11 @@ def site_tz():
 
 def render_value_index(site: Site, dim: str, value: str, *, profile: str = "", feed: tuple | None = None) -> Output:
     column, dim_label = DIMS[dim]
-    rows = site.state.rows(f"{column}=?", (value,), limit=LATEST)
+    # (day, id) order walks the (column, day, id) index backwards: no sort of all the
+    # value's rows, so the page costs the same after years of tickets.
+    rows = site.state.rows(f"{column}=?", (value,), order="day DESC, id DESC", limit=LATEST)
     name = _value_name(site, dim, value)
-    month, figs = month_figs(site, f"{column}=?", (value,))
+    month, figs = month_figs(site, column, value)
     html = site.page(
         "value_index.html",
         title=name,
@@ -170,7 +172,7 @@ def render_value_index(site: Site, dim: str, value: str, *, profile: str = "", f
 
 
 def render_status_index(site: Site, status: str) -> Output:
-    rows = site.state.rows("status=?", (status,), limit=50)
+    rows = site.state.rows("status=?", (status,), order="day DESC, chunk DESC, id DESC", limit=50)
     label = STATUS_LABELS[status]
     html = site.page(
         "value_index.html",
@@ -191,20 +193,20 @@ def render_status_index(site: Site, status: str) -> Output:
 
 def render_tickets_index(site: Site) -> Output:
     today = site.now.astimezone(site_tz()).date().isoformat()
-    f_today = figures(site.state, "day=?", (today,))
-    # Open and overdue tickets are few (indexed counts); the rest is this month's, so
-    # the page costs the same after ten years as after ten days.
+    f_today = counted(site.state, "D", today)
+    # Open and overdue tickets are few (indexed counts); the rest is this month's
+    # counters, so the page costs the same after ten years as after ten days.
     month = today[:7]
     counts = {s: site.state.query("SELECT count(*) AS n FROM rows WHERE status=?", (s,))[0]["n"] for s in ("open", "overdue")}
-    counts["closed"] = site.state.query("SELECT count(*) AS n FROM rows WHERE month=? AND status='closed'", (month,))[0]["n"]
-    cats = [
-        {"code": r["category_top"], "name": site.names.category(r["category_top"]), "n": r["n"]}
-        for r in site.state.query("SELECT category_top, count(*) AS n FROM rows WHERE month=? AND category_top IS NOT NULL GROUP BY category_top ORDER BY n DESC", (month,))
-    ]
-    areas = [
-        {"code": r["area"], "name": site.names.area(r["area"]), "n": r["n"]}
-        for r in site.state.query("SELECT area, count(*) AS n FROM rows WHERE month=? AND area IS NOT NULL GROUP BY area ORDER BY n DESC", (month,))
-    ]
+    counts["closed"] = int(site.state.counters("M", month)["closed"])
+
+    def by_count(dim: str, name) -> list[dict]:
+        found = site.state.counters_by("M", month, dim)
+        items = [{"code": v, "name": name(v), "n": int(c["n"])} for v, c in found.items()]
+        return sorted(items, key=lambda i: (-i["n"], i["code"]))
+
+    cats = by_count("category_top", site.names.category)
+    areas = by_count("area", site.names.area)
     html = site.page(
         "tickets_index.html",
         title="工单公开",
@@ -226,13 +228,12 @@ def render_tickets_index(site: Site) -> Output:
 def render_departments_index(site: Site) -> Output:
     month = site.now.astimezone(site_tz()).strftime("%Y-%m")
     stats = {
-        r["department"]: r
-        for r in site.state.query(
-            "SELECT department, count(*) AS n, sum(status='closed') AS closed,"
-            " avg(on_time) AS on_time, avg(CASE WHEN satisfaction IS NULL THEN NULL ELSE satisfaction IN ('satisfied','basic') END) AS sat"
-            " FROM rows WHERE month=? GROUP BY department",
-            (month,),
-        )
+        code: {
+            "n": int(c["n"]), "closed": int(c["closed"]),
+            "on_time": c["on_time_n"] / c["finished"] if c["finished"] else None,
+            "sat": c["satisfied"] / c["rated"] if c["rated"] else None,
+        }
+        for code, c in site.state.counters_by("M", month, "department").items()
     }
     groups = []
     labels = site.catalog.ranking.groups
