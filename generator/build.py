@@ -289,7 +289,7 @@ def _full(config: BuildConfig, catalog: Catalog) -> BuildReport:
         with timer.stage("slow lane"):
             from . import slowlane
 
-            for out in slowlane.render_all(site, staging):
+            for out in slowlane.render_all(site, staging, scanner):
                 scanner.check(out)
                 writer.write(out)
         existing = _existing(staging)

@@ -62,7 +62,8 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
 
     sizes = [args.tickets] if args.tickets else [10_000, 100_000]
     run(sizes, json_path=args.json, workers=args.workers, mkdocs_max=args.mkdocs_max,
-        changes=args.changes, intake_total=args.intake, keep=args.keep, hugo=not args.no_hugo)
+        changes=args.changes, intake_total=args.intake, keep=args.keep, hugo=not args.no_hugo,
+        hugo_max=args.hugo_max)
     return 0
 
 
@@ -89,4 +90,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     be.add_argument("--intake", type=int, default=3000, help="intake requests (0: skip)")
     be.add_argument("--keep", action="store_true", help="keep the temporary folder")
     be.add_argument("--no-hugo", action="store_true", help="skip the Hugo comparison")
+    be.add_argument("--hugo-max", type=int, default=200_000,
+                    help="pages for the Hugo comparison (Hugo keeps every page in memory: ~3 GB per 100,000)")
     be.set_defaults(func=cmd_bench)

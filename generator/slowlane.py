@@ -9,11 +9,14 @@ most once per interval, in the watcher (and right after a full build).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import itertools
 import logging
+import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import orjson
@@ -21,6 +24,7 @@ import orjson
 from intake_api.clock import SHANGHAI, parse_ts
 
 from .config import BuildConfig
+from .leakscan import LeakScanner
 from .pages.context import Site, live_site
 from .publish import Writer, live_root
 from .render import Output
@@ -62,58 +66,100 @@ def _local(ts: str | None) -> str:
     return parse_ts(ts).astimezone(SHANGHAI).strftime("%Y-%m-%dT%H:%M:%S+08:00") if ts else ""
 
 
-def export_records(site: Site, month: str) -> list[dict]:
-    rows = list(site.state.iter_rows("month=?", (month,)))
-    texts = site.state.texts([r.id for r in rows])
-    names = site.names
-    out = []
-    for r in rows:
-        t = texts.get(r.id)
-        out.append({
-            "id": r.id,
-            "received_at": _local(r.received_at),
-            "channel": r.channel,
-            "category": r.category,
-            "category_name": names.category(r.category) if r.category else "",
-            "area": r.area,
-            "area_name": names.area(r.area) if r.area else "",
-            "street": r.street,
-            "department": r.department,
-            "department_name": names.department_full(r.department),
-            "status": r.status,
-            "closed_at": _local(r.closed_at),
-            "handling_days": r.handling_days,
-            "on_time": r.on_time,
-            "accepted_in_time": r.accepted_in_time,
-            "satisfaction": r.satisfaction,
-            "solved": r.solved,
-            "first_time": r.first_time,
-            "returns": r.returns,
-            "shirking": r.shirking,
-            "reopens": r.reopens,
-            "supervision": r.supervision,
-            "content": t["content"] if t else r.snippet,
-            "reply": t["reply"] if t else "",
-            "comment": t["comment"] if t else "",
-            "last_hash": r.last_hash,
-        })
-    return out
+EXPORT_CHUNK = 5000  # rows per step: a month of Linyi's tickets (300,000) never sits in memory
 
 
-def render_exports(site: Site, month: str) -> list[Output]:
-    records = export_records(site, month)
-    buf = io.StringIO()
-    buf.write("\ufeff")
-    w = csv.DictWriter(buf, fieldnames=[f for f, _ in EXPORT_FIELDS], lineterminator="\n")
-    w.writeheader()
-    for rec in records:
-        w.writerow({k: ("" if v is None else v) for k, v in rec.items()})
-    ids = tuple(r["id"] for r in records)
-    data = orjson.dumps({"month": month, "count": len(records), "fields": dict(EXPORT_FIELDS), "tickets": records})
-    return [
-        Output(f"open-data/tickets-{month}.csv", buf.getvalue(), ids=ids, key=f"export/{month}"),
-        Output(f"open-data/tickets-{month}.json", data, ids=ids, key=f"export/{month}"),
-    ]
+def _export_record(r, t, names) -> dict:
+    return {
+        "id": r.id,
+        "received_at": _local(r.received_at),
+        "channel": r.channel,
+        "category": r.category,
+        "category_name": names.category(r.category) if r.category else "",
+        "area": r.area,
+        "area_name": names.area(r.area) if r.area else "",
+        "street": r.street,
+        "department": r.department,
+        "department_name": names.department_full(r.department),
+        "status": r.status,
+        "closed_at": _local(r.closed_at),
+        "handling_days": r.handling_days,
+        "on_time": r.on_time,
+        "accepted_in_time": r.accepted_in_time,
+        "satisfaction": r.satisfaction,
+        "solved": r.solved,
+        "first_time": r.first_time,
+        "returns": r.returns,
+        "shirking": r.shirking,
+        "reopens": r.reopens,
+        "supervision": r.supervision,
+        "content": t["content"] if t else r.snippet,
+        "reply": t["reply"] if t else "",
+        "comment": t["comment"] if t else "",
+        "last_hash": r.last_hash,
+    }
+
+
+def export_chunks(site: Site, month: str) -> Iterator[list[dict]]:
+    """The month's export records, EXPORT_CHUNK at a time, in id order."""
+    rows = site.state.iter_rows("month=?", (month,))
+    while chunk := list(itertools.islice(rows, EXPORT_CHUNK)):
+        texts = site.state.texts([r.id for r in chunk])
+        yield [_export_record(r, texts.get(r.id), site.names) for r in chunk]
+
+
+def export_paths(month: str) -> tuple[str, str]:
+    return f"open-data/tickets-{month}.csv", f"open-data/tickets-{month}.json"
+
+
+def write_exports(site: Site, month: str, root: Path, scanner: LeakScanner) -> list[str]:
+    """Stream one month's CSV and JSON into `root`, EXPORT_CHUNK rows at a time.
+
+    Each chunk goes through the leak scan before it is written; the files are written to
+    temporary names and renamed into place together at the end (not at all if the scan
+    found anything: the caller raises), so a reader never sees half a file. The JSON is byte for byte what orjson makes of the whole
+    month at once. The rows are read in one snapshot (a build may commit meanwhile).
+    """
+    csv_path, json_path = export_paths(month)
+    targets = [root / csv_path, root / json_path]
+    targets[0].parent.mkdir(parents=True, exist_ok=True)
+    tmps = [t.with_name(f".{t.name}.{os.getpid()}.tmp") for t in targets]
+    own_txn = not site.state.db.in_transaction
+    if own_txn:
+        site.state.db.execute("BEGIN")
+    try:
+        count = site.state.query("SELECT count(*) AS n FROM rows WHERE month=?", (month,))[0]["n"]
+        head = orjson.dumps({"month": month, "count": count, "fields": dict(EXPORT_FIELDS)})
+        with open(tmps[0], "w", encoding="utf-8", newline="") as fc, open(tmps[1], "wb") as fj:
+            fc.write("\ufeff")
+            w = csv.DictWriter(fc, fieldnames=[f for f, _ in EXPORT_FIELDS], lineterminator="\n")
+            w.writeheader()
+            fj.write(head[:-1] + b',"tickets":[')
+            first = True
+            for records in export_chunks(site, month):
+                buf = io.StringIO()
+                cw = csv.DictWriter(buf, fieldnames=[f for f, _ in EXPORT_FIELDS], lineterminator="\n")
+                for rec in records:
+                    cw.writerow({k: ("" if v is None else v) for k, v in rec.items()})
+                part = b",".join(orjson.dumps(rec) for rec in records)
+                ids = tuple(r["id"] for r in records)
+                scanner.check(Output(csv_path, buf.getvalue(), ids=ids, key=f"export/{month}"))
+                scanner.check(Output(json_path, part, ids=ids, key=f"export/{month}"))
+                fc.write(buf.getvalue())
+                fj.write(part if first else b"," + part)
+                first = False
+            fj.write(b"]}")
+        if scanner.findings:
+            return []
+        for tmp, target in zip(tmps, targets, strict=True):
+            os.replace(tmp, target)
+    finally:
+        if own_txn:
+            site.state.db.execute("COMMIT")
+        for tmp in tmps:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+    return [csv_path, json_path]
 
 
 def render_open_data_page(site: Site) -> Output:
@@ -190,12 +236,12 @@ def build_search(state: State, root: Path, base: str, days: Iterable[str]) -> in
 # -- orchestration -------------------------------------------------------------------
 
 
-def render_all(site: Site, root: Path) -> list[Output]:
-    """Full build: every export and the open-data and search pages (search shards come after)."""
-    outs: list[Output] = []
+def render_all(site: Site, root: Path, scanner: LeakScanner) -> list[Output]:
+    """Full build: every export (streamed into `root`, each chunk leak-scanned), then
+    the open-data and search pages to write (search shards come after)."""
     for r in site.state.query("SELECT DISTINCT month FROM rows ORDER BY month"):
-        outs += render_exports(site, r["month"])
-    outs.append(render_open_data_page(site))
+        write_exports(site, r["month"], root, scanner)
+    outs = [render_open_data_page(site)]
     days = [r["day"] for r in site.state.query("SELECT DISTINCT day FROM rows")]
     outs += render_search_page(site, days)
     site.state.mark_dirty("search", days)
@@ -217,11 +263,15 @@ def run(config: BuildConfig, *, search: bool = True) -> dict[str, int]:
         try:
             catalog = load_catalog(config.catalog_dir)
             site = live_site(config, state, catalog)
-            from .leakscan import LeakScanner
 
             scanner = LeakScanner(withheld=state.withheld_ids())
             months = state.take_dirty("export")
-            outs = [out for m in months for out in render_exports(site, m)]
+            outs = []
+            for m in months:
+                written = write_exports(site, m, root, scanner)
+                if scanner.findings:  # the files were not put in place
+                    break
+                log.debug("exports: %s", written)
             if months:
                 outs.append(render_open_data_page(site))
             for out in outs:

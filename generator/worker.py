@@ -8,6 +8,7 @@ rows (public values only) to the parent, which indexes them.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,6 +91,7 @@ def init(setup: WorkerSetup) -> None:
     global _R
     logging.basicConfig(level=logging.WARNING)
     _R = TicketRenderer(setup)
+    _MADE.clear()
     _exit_with_parent()
 
 
@@ -136,16 +138,42 @@ def run_batch(paths: list[Path]) -> BatchResult:
         scanner.literals = {ticket.id: private_literals(ticket)}
         for out in outs:
             scanner.check(out)
-            target = _R.out_dir / out.path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            data = out.data
-            target.write_bytes(data)
-            res.bytes += len(data)
+            res.bytes += _write(out)
         row = row_for(public)
         res.rows.append(row.as_tuple())
         res.texts.append(texts_for(public))
     res.findings = scanner.findings
     return res
+
+
+_MADE: set[str] = set()  # folders this worker made (the feeds' day folders are shared by thousands)
+
+
+def _write(out: Output) -> int:
+    """Write one new file of a full build (the whole folder goes live at once, so no
+    temp-and-rename per file); return its size."""
+    assert _R is not None
+    target = os.path.join(_R.out_dir, out.path)
+    folder = os.path.dirname(target)
+    if out.path.startswith("tickets/"):  # the ticket's own folder: one mkdir, not remembered
+        try:
+            os.mkdir(folder)
+        except FileExistsError:
+            pass
+        except FileNotFoundError:
+            os.makedirs(folder, exist_ok=True)
+    elif folder not in _MADE:
+        os.makedirs(folder, exist_ok=True)
+        _MADE.add(folder)
+    data = out.data
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+    return len(data)
 
 
 def texts_for(public) -> tuple[str, str, str, str]:
