@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from xml.etree import ElementTree as ET
 
-from .feeds import FeedSpec, Item, feed_paths, render_feed
+from .feeds import FeedSpec, Item, feed_paths, render_feed_direct
 from .pages import feeds as feed_pages
 from .pages.context import Site
 from .public import PublicEvent, TicketPublic
@@ -63,7 +63,7 @@ def render_ticket_feed(site: Site, t: TicketPublic) -> list[Output]:
              published=e.at, updated=e.at, summary=_event_text(e, t), categories=(e.title,))
         for e in t.timeline
     ]
-    outs = render_feed(spec, items, site_url=site.site_url, base=site.base, fallback_time=t.updated_at)
+    outs = render_feed_direct(spec, items, site_url=site.site_url, base=site.base, fallback_time=t.updated_at)
     for o in outs:
         o.ids = (t.id,)
         o.key = f"ticket-feed/{t.id}"
