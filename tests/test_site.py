@@ -212,3 +212,24 @@ def test_many_kinds_of_change_built_incrementally_equal_a_full_build(tmp_path):
     own = ("open-data/", "reports/", "feeds/reports.", "search/")
     diff = sorted(k for k in set(fresh) | set(after) if fresh.get(k) != after.get(k) and not k.startswith(own))
     assert diff == [], diff
+
+
+def test_the_watchers_slow_lane_runs_in_its_own_process_and_publishes(tmp_path):
+    """The slow lane (search shards, exports) runs in a child process, so the watcher's
+    own builds never wait for it; its results land in the live site."""
+    import os
+
+    from generator.watch import Watcher
+
+    b = make_site(tmp_path, tickets=40, days=2, search=False)  # shards still to make
+    shards = b.site / "search" / "shards"
+    assert not shards.exists()
+    w = Watcher(b.config)
+    w.slow(force=True)
+    proc = w._slow_proc
+    assert proc is not None and proc.pid != os.getpid()
+    w.slow(force=True)  # still running: no second one
+    assert w._slow_proc is proc
+    proc.join(120)
+    assert proc.exitcode == 0
+    assert any(shards.rglob("pagefind-entry.json"))
