@@ -80,7 +80,7 @@ def _feeds(site: Site) -> list[tuple[str, str, str, str]]:
     out += [("承办单位", d.name, f"department-{d.code}", f"/departments/{d.code}/") for d in site.catalog.departments]
     for column, dim, label in (("category_top", "category", names.category), ("area", "area", names.area)):
         group = "诉求类别" if dim == "category" else "区域"
-        values = [r[0] for r in site.state.query(f"SELECT DISTINCT {column} FROM rows WHERE {column} IS NOT NULL ORDER BY 1")]
+        values = site.state.values(column)
         out += [(group, label(v), f"{dim}-{v}", f"/tickets/{dim}/{v}/") for v in values]
     out += [(group, title, slug, page) for group, slug, title, page in feed_pages.FEED_REGISTRY]
     return [(g, t, site.absolute(feed_paths(slug)[0]), site.absolute(page.lstrip("/"))) for g, t, slug, page in out]

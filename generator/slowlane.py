@@ -242,7 +242,7 @@ def render_all(site: Site, root: Path, scanner: LeakScanner) -> list[Output]:
     for r in site.state.query("SELECT DISTINCT month FROM rows ORDER BY month"):
         write_exports(site, r["month"], root, scanner)
     outs = [render_open_data_page(site)]
-    days = [r["day"] for r in site.state.query("SELECT DISTINCT day FROM rows")]
+    days = site.state.days()
     outs += render_search_page(site, days)
     site.state.mark_dirty("search", days)
     return outs
@@ -283,7 +283,7 @@ def run(config: BuildConfig, *, search: bool = True) -> dict[str, int]:
             days = state.take_dirty("search") if search and config.search else []
             if days:
                 build_search(state, root, config.base_url, days)
-                all_days = [r["day"] for r in state.query("SELECT DISTINCT day FROM rows")]
+                all_days = state.days()
                 for out in render_search_page(site, all_days):
                     writer.write(out)
             return {"exports": len(months), "search_shards": len(days)}

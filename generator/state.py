@@ -8,6 +8,7 @@ are stored here, plus the ids of tickets that must not be published.
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -69,6 +70,10 @@ AGG_MEASURES = {
 # (kind, period expression, dim, value expression, condition)
 AGG_SCOPES = [
     ("D", "r.day", "", "''", "1"),
+    ("D", "r.day", "status", "r.status", "1"),
+    ("D", "r.day", "department", "r.department", "r.department IS NOT NULL"),
+    ("D", "r.day", "category_top", "r.category_top", "r.category_top IS NOT NULL"),
+    ("D", "r.day", "area", "r.area", "r.area IS NOT NULL"),
     ("M", "r.month", "", "''", "1"),
     ("M", "r.month", "department", "r.department", "r.department IS NOT NULL"),
     ("M", "r.month", "category_top", "r.category_top", "r.category_top IS NOT NULL"),
@@ -99,6 +104,9 @@ AGG_TABLE = (
     + ", PRIMARY KEY (kind, period, dim, value)) WITHOUT ROWID;\n"
 )
 AGG_TRIGGERS = [_agg_trigger("INSERT", "NEW", "+"), _agg_trigger("DELETE", "OLD", "-")]
+# Changes whenever the counters' definition does: a state kept with another one has its
+# counters computed again from the rows when opened (seconds), not a full build.
+AGG_VERSION = hashlib.sha256(repr((AGG_MEASURES, AGG_SCOPES)).encode()).hexdigest()[:16]
 
 
 def _agg_fill() -> list[str]:
@@ -143,8 +151,15 @@ class State:
         # REPLACE deletes the old row; its delete trigger must run to subtract it.
         self.db.execute("PRAGMA recursive_triggers=ON")
         self.db.executescript(SCHEMA + AGG_TABLE)
-        if not bulk:
-            self._create_triggers()
+        if not bulk and self.get_meta("agg_version") != AGG_VERSION:
+            self.begin()
+            try:
+                if self.get_meta("agg_version") != AGG_VERSION:  # another process may have done it
+                    self.index_counters()
+                self.commit()
+            except BaseException:
+                self.rollback()
+                raise
         if self.get_meta("schema") is None:
             self.set_meta("schema", str(SCHEMA_VERSION))
 
@@ -180,14 +195,14 @@ class State:
 
     def index_counters(self) -> None:
         """After a bulk load: compute the counters from the rows, then keep them by triggers."""
+        for event in ("insert", "delete"):
+            self.db.execute(f"DROP TRIGGER IF EXISTS rows_agg_{event}")
         self.db.execute("DELETE FROM agg")
         for sql in _agg_fill():
             self.db.execute(sql)
-        self._create_triggers()
-
-    def _create_triggers(self) -> None:
         for sql in AGG_TRIGGERS:  # execute, not executescript: that would commit
             self.db.execute(sql)
+        self.set_meta("agg_version", AGG_VERSION)
 
     def counters(self, kind: str, period: str, dim: str = "", value: str = "") -> dict[str, float]:
         """The counters of one scope (all zero when no row falls in it)."""
@@ -200,6 +215,25 @@ class State:
         """value -> counters, for every value of `dim` with rows in the period."""
         rows = self.db.execute("SELECT * FROM agg WHERE kind=? AND period=? AND dim=? AND n > 0", (kind, period, dim))
         return {r["value"]: {c: r[c] for c in AGG_MEASURES} for r in rows}
+
+    def day_counts(self, dim: str = "", value: str = "", *, since: str = "", limit: int = 90) -> list[dict]:
+        """[{day, n}] of the days (newest first, from `since` on) with public tickets,
+        all of them (dim '') or those where column `dim` is `value`."""
+        rows = self.db.execute(
+            "SELECT period, n FROM agg WHERE kind='D' AND dim=? AND value=? AND period >= ? AND n > 0"
+            " ORDER BY period DESC LIMIT ?",
+            (dim, value, since, limit),
+        )
+        return [{"day": r[0], "n": int(r[1])} for r in rows]
+
+    def days(self) -> list[str]:
+        """Every day with public tickets, oldest first."""
+        return [r[0] for r in self.db.execute("SELECT period FROM agg WHERE kind='D' AND dim='' AND n > 0 ORDER BY period")]
+
+    def values(self, dim: str) -> list[str]:
+        """Every value of column `dim` (department, category_top, area) with public tickets."""
+        q = "SELECT DISTINCT value FROM agg WHERE kind='M' AND dim=? AND n > 0 ORDER BY value"
+        return [r[0] for r in self.db.execute(q, (dim,))]
 
     # -- rows ----------------------------------------------------------------
 

@@ -73,3 +73,43 @@ def test_counters_follow_inserts_replacements_and_deletions(tmp_path, bulk):
         _same(counted(state, "C", day),
               figures(state, "date(closed_at, '+8 hours') = ?", (day,)))
     assert counted(state, "M", "1999-01").n == 0
+
+
+def test_day_lists_and_value_lists_come_from_the_counters(tmp_path):
+    rnd = random.Random(11)
+    state = State(tmp_path / "state.sqlite")
+    rows = [_row(i, rnd) for i in range(300)]
+    state.begin()
+    state.put_rows(rows)
+    for r in rows[:50]:
+        state.delete_row(r.id)
+    state.commit()
+    live = rows[50:]
+    assert state.days() == sorted({r.day for r in live})
+    assert state.values("department") == sorted({r.department for r in live if r.department})
+    for status in ("open", "overdue", "closed"):
+        want = {}
+        for r in live:
+            if r.status == status and r.day >= "2026-11-10":
+                want[r.day] = want.get(r.day, 0) + 1
+        got = state.day_counts("status", status, since="2026-11-10")
+        assert got == [{"day": d, "n": want[d]} for d in sorted(want, reverse=True)]
+    assert len(state.day_counts(limit=3)) == 3
+
+
+def test_counters_are_recomputed_when_their_definition_changes(tmp_path, monkeypatch):
+    """A state kept by an older version is brought up to date when opened, not rebuilt."""
+    import generator.state as state_mod
+
+    rnd = random.Random(5)
+    state = State(tmp_path / "state.sqlite")
+    state.begin()
+    state.put_rows([_row(i, rnd) for i in range(100)])
+    state.commit()
+    state.db.execute("DELETE FROM agg WHERE kind='D'")  # as if day counters had not existed
+    state.set_meta("agg_version", "older")
+    state.close()
+    reopened = State(tmp_path / "state.sqlite")
+    assert reopened.get_meta("agg_version") == state_mod.AGG_VERSION
+    for day in {r["day"] for r in reopened.query("SELECT day FROM rows")}:
+        _same(counted(reopened, "D", day), figures(reopened, "day=?", (day,)))

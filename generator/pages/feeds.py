@@ -75,7 +75,7 @@ def _feed_versions(site: Site, spec: FeedSpec, rows: list[Row]) -> list[Output]:
 
 
 def _values(site: Site, column: str) -> list[str]:
-    return [r[0] for r in site.state.query(f"SELECT DISTINCT {column} FROM rows WHERE {column} IS NOT NULL ORDER BY 1")]
+    return site.state.values(column)
 
 
 def render_all(site: Site) -> list[Output]:

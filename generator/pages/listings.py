@@ -119,12 +119,11 @@ def render_value_day(site: Site, dim: str, value: str, day: str) -> Output:
     return _out(value_path(dim, value, day), html, rows, f"{dim}/{value}/{day}")
 
 
-def _days(site: Site, where: str, params: tuple, limit: int = 90) -> list:
-    """The last `limit` days with tickets (a bounded range: the cost does not grow with history)."""
+def _days(site: Site, dim: str = "", value: str = "", limit: int = 90) -> list:
+    """The last `limit` days with tickets, from the per-day counters (one indexed range,
+    whatever the volume)."""
     since = (site.now.astimezone(site_tz()).date() - timedelta(days=limit - 1)).isoformat()
-    return site.state.query(
-        f"SELECT day, count(*) AS n FROM rows WHERE {where} AND day >= ? GROUP BY day ORDER BY day DESC", (*params, since)
-    )
+    return site.state.day_counts(dim, value, since=since, limit=limit)
 
 
 def month_figs(site: Site, column: str, value: str) -> tuple[str, list]:
@@ -164,7 +163,7 @@ def render_value_index(site: Site, dim: str, value: str, *, profile: str = "", f
         profile=profile,
         feed=feed,
         rows=rows,
-        days=_days(site, f"{column}=?", (value,)),
+        days=_days(site, column, value),
         day_href=lambda d: site.url(value_path(dim, value, d)),
         feeds=[(f"{name} RSS", feed[1], "application/rss+xml"), (f"{name} Atom", feed[2], "application/atom+xml")] if feed else [],
     )
@@ -185,7 +184,7 @@ def render_status_index(site: Site, status: str) -> Output:
         profile="",
         feed=None,
         rows=rows,
-        days=_days(site, "status=?", (status,)),
+        days=_days(site, "status", status),
         day_href=lambda d: site.url(status_path(status, d)),
     )
     return _out(status_path(status), html, rows, f"status/{status}")
@@ -218,7 +217,7 @@ def render_tickets_index(site: Site) -> Output:
             ("本月已办结", fmt_num(counts.get("closed", 0)), None),
         ],
         statuses=[(s, STATUS_LABELS[s] + ("（本月）" if s == "closed" else ""), counts.get(s, 0)) for s in ("open", "overdue", "closed")],
-        days=_days(site, "1", (), limit=60),
+        days=_days(site, limit=60),
         categories=cats,
         areas=areas,
     )

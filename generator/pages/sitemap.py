@@ -36,7 +36,7 @@ def render_pages(site: Site, existing: set[str]) -> Output:
 
 def render_index(site: Site, existing: set[str]) -> list[Output]:
     """The sitemap index: the editorial pages plus one file per day (depends on days only)."""
-    days = [r["day"] for r in site.state.query("SELECT DISTINCT day FROM rows ORDER BY day")]
+    days = site.state.days()
     items = [f"<sitemap><loc>{escape(site.absolute('sitemaps/pages.xml'))}</loc></sitemap>\n"]
     items += [f"<sitemap><loc>{escape(site.absolute(day_file(d)))}</loc></sitemap>\n" for d in days]
     body = HEADER + '<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n' + "".join(items) + "</sitemapindex>\n"
