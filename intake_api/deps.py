@@ -1,4 +1,9 @@
-"""Dependencies of the routes, as named `Annotated` aliases (swap them with dependency_overrides)."""
+"""Dependencies of the routes, as named `Annotated` aliases (swap them with dependency_overrides).
+
+They are `async def` because FastAPI runs a plain `def` dependency in the thread pool, a
+thread hop per dependency per request; these only read memory (and stat the token file,
+re-reading the small file when it changed), so they run on the event loop.
+"""
 
 from __future__ import annotations
 
@@ -33,18 +38,18 @@ class Runtime:
     scheduler: Scheduler
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_service(rt: RuntimeDep) -> Service:
+async def get_service(rt: RuntimeDep) -> Service:
     return rt.service
 
 
-def get_catalog(rt: RuntimeDep) -> Catalog:
+async def get_catalog(rt: RuntimeDep) -> Catalog:
     return rt.service.catalog
 
 
@@ -56,7 +61,7 @@ bearer = HTTPBearer(auto_error=False, description="An API token made with `shouf
 UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
 
 
-def get_principal(
+async def get_principal(
     request: Request,
     rt: RuntimeDep,
     creds: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
@@ -77,7 +82,7 @@ def get_principal(
 MaybePrincipal = Annotated[Principal | None, Depends(get_principal)]
 
 
-def require_principal(principal: MaybePrincipal) -> Principal:
+async def require_principal(principal: MaybePrincipal) -> Principal:
     if principal is None:
         raise ApiError(
             401,
@@ -93,7 +98,7 @@ PrincipalDep = Annotated[Principal, Depends(require_principal)]
 INTAKE_ROLES = frozenset({Role.OPERATOR, Role.ADMIN})
 
 
-def require_intake(principal: PrincipalDep) -> Principal:
+async def require_intake(principal: PrincipalDep) -> Principal:
     """Filing tickets: the hotline's operators and the channel clients' operator tokens."""
     if principal.role not in INTAKE_ROLES:
         raise ApiError(403, "forbidden", f"role '{principal.role}' may not file tickets")
@@ -103,7 +108,7 @@ def require_intake(principal: PrincipalDep) -> Principal:
 IntakePrincipal = Annotated[Principal, Depends(require_intake)]
 
 
-def client_ip(request: Request) -> str:
+async def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 

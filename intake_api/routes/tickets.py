@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
+from starlette.concurrency import run_in_threadpool
 
 from ..access import view_ticket
 from ..deps import (
@@ -31,7 +32,7 @@ router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"], route_class=Stric
     responses=responses(400, 401, 403, 413, 415, 422, 503, 507),
     summary="File a ticket from any channel",
 )
-def create_ticket(
+async def create_ticket(
     body: TicketCreate,
     rt: RuntimeDep,
     catalog: CatalogDep,
@@ -43,7 +44,10 @@ def create_ticket(
 
     A retry with the same `Idempotency-Key` and body answers the same and files nothing.
     """
-    ticket, code, replayed = file_ticket(
+    # The blocking part (locks, files, syncs) takes one trip to the thread pool; a plain
+    # `def` route would also have its answer validated there, in a second trip.
+    ticket, code, replayed = await run_in_threadpool(
+        file_ticket,
         rt.service,
         rt.records,
         body,
