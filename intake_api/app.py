@@ -103,6 +103,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # A worker that replaces a killed one journals what the dead one had stored.
+        rt.service.store.replay_pending()
         rt.service.index.ensure()
         rt.scheduler.start()
         try:

@@ -5,9 +5,10 @@ only the journal lines written since its cursor, by any process, before it answe
 question: which open ticket repeats this one, what is in a department's queue, which
 tickets are due for a deadline step. No request scans the store.
 
-A journal line is written before its ticket file is renamed into place, so a line may
-name a change that is not visible yet; such tickets are re-read on the next refresh
-until the file catches up (or for a minute, after which the line was a failed write).
+A journal line is written once its ticket file is in place, but a line may still name a
+change that is not visible: a write that failed after its line was appended, and was
+taken back. Such tickets are re-read on the next refresh until the file catches up (or
+for a minute, after which the line was a failed write).
 """
 
 from __future__ import annotations

@@ -3,16 +3,25 @@
 One JSON line per stored change in `data/journal/YYYYMMDD.jsonl` (UTC day segments).
 A cursor is `"YYYYMMDD:offset"`; readers consume only complete lines, so a line being
 written is never half-read. Lines are appended under an exclusive lock with a single
-`write`; the journal is written before the ticket file is renamed into place, so a
-crash can leave an entry whose change is not stored (harmless: readers re-read the
-ticket) but never a stored change without an entry.
+`write`, after the ticket files they name are in place: a reader that follows a line
+finds the change it names.
+
+A crash after a file went into place but before its line was appended would leave a
+stored change without an entry. So the writer first records the changes it is about to
+store in its own pending file (`.pending-<pid>-<hex>`, locked while the process lives,
+synced before any file moves); `replay_pending`, run when a server or worker starts,
+appends the lines of the changes that a dead writer stored. An entry may thus name a
+change that was not stored, or repeat one (harmless: readers re-read the ticket), but a
+stored change always gets its entry.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
-from collections.abc import Iterable
+import secrets
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +32,7 @@ from .clock import format_ts
 
 START = "00000000:0"
 QUARANTINED = "quarantined"  # type of the entry written when a bad ticket file is set aside
+PENDING_PREFIX = ".pending-"
 
 
 @dataclass(frozen=True)
@@ -39,16 +49,15 @@ class Journal:
         self.durable = durable
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock_path = self.root / ".lock"
+        self._pending_fd: int | None = None
+        self._pending_pid = 0
 
     def _segment(self, name: str) -> Path:
         return self.root / f"{name}.jsonl"
 
     def append(self, changes: Iterable[Change], *, now: datetime) -> None:
         """Append changes durably as complete lines."""
-        lines = b"".join(
-            orjson.dumps({"id": c.ticket_id, "seq": c.seq, "type": c.type, "at": c.at}) + b"\n"
-            for c in changes
-        )
+        lines = _lines(changes)
         if not lines:
             return
         seg = self._segment(format_ts(now)[:10].replace("-", ""))
@@ -58,13 +67,77 @@ class Journal:
                 # The lock keeps lines whole; it is not held while syncing, so that
                 # concurrent writers' fdatasync calls share one journal commit.
                 fcntl.flock(lock, fcntl.LOCK_EX)
+                new_segment = os.fstat(fd).st_size == 0
                 view = memoryview(lines)
                 while view:
                     view = view[os.write(fd, view) :]
             if self.durable:
                 os.fdatasync(fd)
+                if new_segment:  # the day's first line: its file name must last too
+                    _fsync_dir(self.root)
         finally:
             os.close(fd)
+
+    # -- pending changes -------------------------------------------------------
+
+    def intend(self, changes: Iterable[Change]) -> None:
+        """Record, durably, the changes about to be stored (before their files move)."""
+        fd = self._pending_file()
+        os.ftruncate(fd, 0)
+        _write_all(fd, _lines(changes), offset=0)
+        if self.durable:
+            os.fdatasync(fd)
+
+    def settle(self) -> None:
+        """Forget the recorded changes: they are journaled, or were not stored."""
+        if self._pending_fd is not None and self._pending_pid == os.getpid():
+            os.ftruncate(self._pending_fd, 0)
+
+    def _pending_file(self) -> int:
+        if self._pending_fd is not None and self._pending_pid == os.getpid():
+            return self._pending_fd
+        while True:
+            path = self.root / f"{PENDING_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+            # Locked for as long as this process lives: recovery skips a live writer's file.
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if os.fstat(fd).st_nlink:
+                break
+            os.close(fd)  # a recovery run removed it between the open and the lock
+        if self.durable:
+            try:
+                _fsync_dir(self.root)
+            except OSError:
+                os.close(fd)
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                raise
+        self._pending_fd, self._pending_pid = fd, os.getpid()
+        return fd
+
+    def replay_pending(self, stored: Callable[[Change], bool], *, now: datetime) -> list[Change]:
+        """Append the lines of the changes that dead writers stored without journaling them."""
+        replayed: list[Change] = []
+        for path in sorted(self.root.glob(PENDING_PREFIX + "*")):
+            try:
+                fd = os.open(path, os.O_RDWR)
+            except FileNotFoundError:
+                continue
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # its writer is alive
+                if not os.fstat(fd).st_nlink:
+                    continue  # another recovery run took care of it
+                with open(fd, "rb", closefd=False) as fh:
+                    changes = [c for c in _parse(fh.read()) if stored(c)]
+                self.append(changes, now=now)
+                replayed += changes
+                path.unlink()
+            finally:
+                os.close(fd)
+        return replayed
 
     def segments(self) -> list[str]:
         return sorted(p.stem for p in self.root.glob("*.jsonl"))
@@ -95,9 +168,45 @@ class Journal:
                 pos += len(line)
                 line = line.strip()
                 if line:
-                    rec = orjson.loads(line)
-                    out.append(Change(rec["id"], rec["seq"], rec["type"], rec["at"]))
+                    out.append(_change(orjson.loads(line)))
                 if limit is not None and len(out) >= limit:
                     return out, f"{name}:{start + pos}"
             new_cursor = f"{name}:{start + end}"
         return out, new_cursor
+
+
+def _change(rec: dict) -> Change:
+    return Change(rec["id"], rec["seq"], rec["type"], rec["at"])
+
+
+def _lines(changes: Iterable[Change]) -> bytes:
+    return b"".join(
+        orjson.dumps({"id": c.ticket_id, "seq": c.seq, "type": c.type, "at": c.at}) + b"\n"
+        for c in changes
+    )
+
+
+def _parse(data: bytes) -> list[Change]:
+    """The changes of the complete, well-formed lines of a pending file."""
+    out = []
+    for line in data[: data.rfind(b"\n") + 1].splitlines():
+        try:
+            out.append(_change(orjson.loads(line)))
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            continue
+    return out
+
+
+def _write_all(fd: int, data: bytes, *, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.pwrite(fd, view, offset)
+        view, offset = view[n:], offset + n
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

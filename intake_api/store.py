@@ -1,9 +1,13 @@
 """The file store: one crash-safe JSON file per ticket, the only writer of data/tickets.
 
 Layout: `tickets/YYYY/MM/DD/<id>.json` (the date is the one inside the id, Asia/Shanghai).
-Writes go to a temp file in the same folder, are fsynced, renamed (or hard-linked, for a
-new ticket, so that an id can never be taken twice) into place, and the folder is fsynced.
-Updates of one ticket are serialised across processes by a striped `flock`.
+A write goes to a temp file in the same folder, which its writer fsyncs, then joins the
+process's group commit (`groupcommit.py`): for a whole batch of writes at once, the
+changes are recorded as pending in the journal, the files are renamed (or hard-linked,
+for a new ticket, so that an id can never be taken twice) into place, their journal lines
+are appended, and the journal and the folders are synced; only then is any write of the
+batch acknowledged. Updates of one ticket are serialised across processes by a striped
+`flock`.
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import orjson
 from pydantic import ValidationError
 
 from .clock import Clock, SystemClock, format_ts, local_date_str
+from .groupcommit import GroupCommit
 from .journal import QUARANTINED, Change, Journal
 from .model import ID_RE, ChainError, Ticket
 
@@ -75,6 +81,28 @@ class ScanReport:
     invalid: list[CorruptTicket] = field(default_factory=list)
     quarantined: list[Path] = field(default_factory=list)
     temp_removed: list[Path] = field(default_factory=list)
+    replayed: list[Change] = field(default_factory=list)  # journaled late, after a crash
+
+
+@dataclass(eq=False)
+class _Write:
+    """One ticket version on its way into the store through the group commit."""
+
+    ticket: Ticket
+    tmp: Path  # written (and synced, if durable)
+    path: Path
+    previous: Ticket | None  # None: a new ticket, linked so that its id is never taken twice
+    taken: bool = False  # a new ticket's id was taken meanwhile: allocate another
+    error: StoreError | None = None
+
+    def change(self, at: str) -> Change:
+        return Change(self.ticket.id, self.ticket.last.seq, str(self.ticket.last.type), at)
+
+
+def _store_error(message: str, exc: BaseException | None) -> StoreError:
+    err = StoreError(f"{message}: {getattr(exc, 'strerror', None) or exc}")
+    err.__cause__ = exc  # is_enospc() looks here
+    return err
 
 
 class Store:
@@ -96,6 +124,7 @@ class Store:
         for d in (self.tickets_dir, self.locks_dir):
             d.mkdir(parents=True, exist_ok=True)
         self.journal = Journal(self.data_dir / "journal", durable=durable)
+        self._group: GroupCommit[_Write] = GroupCommit(self._flush)
 
     # -- paths ---------------------------------------------------------------
 
@@ -187,12 +216,6 @@ class Store:
         os.close(fd)
         return tmp
 
-    def _journal(self, ticket: Ticket) -> None:
-        now = self.clock.now()
-        self.journal.append(
-            [Change(ticket.id, ticket.last.seq, str(ticket.last.type), format_ts(now))], now=now
-        )
-
     def create(self, build: Callable[[str], Ticket], *, when: datetime | None = None) -> Ticket:
         """Allocate an id, build the ticket with it and store it; retried on id collision."""
         for _attempt in range(50):
@@ -200,63 +223,12 @@ class Store:
             ticket = build(ticket_id)
             if ticket.id != ticket_id:
                 raise ValueError("build() must use the id it was given")
-            path = self.path_for(ticket_id)
-            try:
-                tmp = self._write_tmp(path, ticket.to_json())
-            except OSError as exc:
-                raise StoreError(f"cannot write ticket {ticket_id}: {exc.strerror}") from exc
-            try:
-                self._journal(ticket)
-                os.link(tmp, path)
-            except FileExistsError:
+            if self._commit(ticket, previous=None).taken:
                 # The day's counter was behind the folder (a crash lost its update).
                 self._reset_seq(ticket_id[-14:-6])
                 continue
-            except OSError as exc:
-                raise StoreError(f"cannot store ticket {ticket_id}: {exc.strerror}") from exc
-            finally:
-                with contextlib.suppress(OSError):
-                    tmp.unlink()
-            try:
-                self._sync_dir(path.parent)
-            except StoreError:
-                # Not durable, so not acknowledged: take it back out, so that the caller's
-                # "nothing was saved" is true (and a retry files it once).
-                with contextlib.suppress(OSError):
-                    path.unlink()
-                raise
             return ticket
         raise StoreError("could not allocate a free ticket id")
-
-    def _sync_dir(self, path: Path) -> None:
-        if self.durable:
-            try:
-                _fsync_dir(path)
-            except OSError as exc:
-                raise StoreError(f"cannot sync {path}: {exc.strerror}") from exc
-
-    def _replace(self, ticket: Ticket, previous: Ticket) -> None:
-        path = self.path_for(ticket.id)
-        try:
-            tmp = self._write_tmp(path, ticket.to_json())
-        except OSError as exc:
-            raise StoreError(f"cannot write ticket {ticket.id}: {exc.strerror}") from exc
-        try:
-            self._journal(ticket)
-            os.replace(tmp, path)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise StoreError(f"cannot store ticket {ticket.id}: {exc.strerror}") from exc
-        try:
-            self._sync_dir(path.parent)
-        except StoreError:
-            # The new version is not durable: put the previous one back, so that what is
-            # stored is what the caller is told (nothing changed). Best effort: the disk
-            # is failing, so this write is not synced either.
-            with contextlib.suppress(OSError):
-                os.replace(self._write_tmp(path, previous.to_json(), durable=False), path)
-            raise
 
     def update(self, ticket_id: str, change: Callable[[Ticket], Ticket]) -> Ticket:
         """Apply `change` to the current version under the ticket's lock and store it."""
@@ -267,8 +239,84 @@ class Store:
                 return current
             if new.id != current.id or new.events[: len(current.events)] != current.events:
                 raise ValueError("an update may only append events")
-            self._replace(new, current)
+            self._commit(new, previous=current)
             return new
+
+    def _commit(self, ticket: Ticket, *, previous: Ticket | None) -> _Write:
+        """Write `ticket` to a temp file, then store it with the writes queued meanwhile."""
+        path = self.path_for(ticket.id)
+        try:
+            tmp = self._write_tmp(path, ticket.to_json())
+        except OSError as exc:
+            raise _store_error(f"cannot write ticket {ticket.id}", exc) from exc
+        write = _Write(ticket, tmp, path, previous)
+        try:
+            self._group.submit(write)
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink()  # a new ticket's second name, or a write that failed
+        if write.error is not None:
+            raise write.error
+        return write
+
+    def _flush(self, batch: list[_Write]) -> None:
+        """Store a batch: pending, in place, journaled, synced; or, failing, nothing at all.
+
+        Every write learns its outcome (`taken`, `error`); a failure of the journal or of
+        a folder sync takes the batch's files back out and fails all its writes.
+        """
+        now = self.clock.now()
+        stamp = format_ts(now)
+        try:
+            self.journal.intend(w.change(stamp) for w in batch)
+        except OSError as exc:
+            for w in batch:
+                w.error = _store_error(f"cannot journal ticket {w.ticket.id}", exc)
+            return
+        placed = [w for w in batch if self._place(w)]
+        try:
+            self.journal.append([w.change(stamp) for w in placed], now=now)
+            for folder in sorted({w.path.parent for w in placed}):
+                self._sync_dir(folder)
+        except (OSError, StoreError) as exc:
+            cause = exc.__cause__ if isinstance(exc, StoreError) else exc
+            for w in placed:
+                self._undo(w)
+                w.error = _store_error(f"cannot store ticket {w.ticket.id}", cause)
+        with contextlib.suppress(OSError):
+            self.journal.settle()
+
+    def _place(self, w: _Write) -> bool:
+        """Move one written version into place (not durable yet)."""
+        try:
+            if w.previous is None:
+                os.link(w.tmp, w.path)
+            else:
+                os.replace(w.tmp, w.path)
+        except FileExistsError:
+            w.taken = True
+            return False
+        except OSError as exc:
+            w.error = _store_error(f"cannot store ticket {w.ticket.id}", exc)
+            return False
+        return True
+
+    def _undo(self, w: _Write) -> None:
+        """Take a version that could not be made durable back out, so that what is stored
+        is what its caller is told (nothing changed). Best effort: the disk is failing,
+        so the previous version is not synced either."""
+        with contextlib.suppress(OSError):
+            if w.previous is None:
+                w.path.unlink()
+            else:
+                os.replace(self._write_tmp(w.path, w.previous.to_json(), durable=False), w.path)
+
+    def _sync_dir(self, path: Path) -> None:
+        if self.durable:
+            try:
+                _fsync_dir(path)
+            except OSError as exc:
+                raise StoreError(f"cannot sync {path}: {exc.strerror}") from exc
 
     def bulk_write(self, tickets: Iterable[Ticket], *, batch: int = 2000) -> int:
         """Write many tickets fast (demo data, benchmarks): same format and guarantees.
@@ -408,8 +456,9 @@ class Store:
         return sorted(p for p in self.quarantine_dir.rglob("*") if p.is_file() and not p.name.endswith(".reason.txt"))
 
     def recover(self) -> ScanReport:
-        """Clean stray temp files left by a crash (run at service start)."""
-        report = ScanReport()
+        """Clean up after a crash (run at service start): journal what a dead writer
+        stored without journaling, and remove stray temp files."""
+        report = ScanReport(replayed=self.replay_pending())
         for dirpath, _dirs, files in os.walk(self.tickets_dir):
             for name in files:
                 if name.startswith(".") and name.endswith(TMP_SUFFIX):
@@ -420,6 +469,23 @@ class Store:
         if report.temp_removed:
             log.warning("removed %d stray temp files", len(report.temp_removed))
         return report
+
+    def replay_pending(self) -> list[Change]:
+        """Journal the changes that writers which have died stored but did not journal."""
+        replayed = self.journal.replay_pending(self._is_stored, now=self.clock.now())
+        if replayed:
+            log.warning("journaled %d changes that a stopped writer had stored", len(replayed))
+        return replayed
+
+    def _is_stored(self, change: Change) -> bool:
+        try:
+            raw = self.path_for(change.ticket_id).read_bytes()
+        except (OSError, InvalidTicketId):
+            return False
+        try:
+            return orjson.loads(raw)["events"][-1]["seq"] >= change.seq
+        except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
+            return True  # unreadable: the entry sends readers to it, and they set it aside
 
     def check(self) -> ScanReport:
         """Verify every ticket file, quarantining the bad ones."""

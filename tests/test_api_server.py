@@ -140,6 +140,8 @@ def test_concurrent_intakes_on_two_workers(server):
     for p in paths:
         store.read_path(p)  # parses, validates, chain verifies
     assert not list((data / "tickets").rglob("*.tmp"))
+    journaled = {c.ticket_id for c in store.journal.read_since()[0]}
+    assert unique <= journaled, "an acknowledged ticket the site's incremental build would miss"
     # The same citizen's repeats, filed at once on two workers, all link to the first.
     repeats = [
         t for t in map(store.read_path, paths) if t.state.private.citizen_phone == "13800000000"
