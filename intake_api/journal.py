@@ -33,6 +33,9 @@ from .clock import format_ts
 START = "00000000:0"
 QUARANTINED = "quarantined"  # type of the entry written when a bad ticket file is set aside
 PENDING_PREFIX = ".pending-"
+# A pending file is created this long, all empty lines; a batch's record then overwrites
+# blocks it already has, and its fdatasync writes data without a file system commit.
+PENDING_SIZE = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -83,15 +86,14 @@ class Journal:
     def intend(self, changes: Iterable[Change]) -> None:
         """Record, durably, the changes about to be stored (before their files move)."""
         fd = self._pending_file()
-        os.ftruncate(fd, 0)
-        _write_all(fd, _lines(changes), offset=0)
+        _write_all(fd, _lines(changes) + b"\n", offset=0)  # an empty line ends the record
         if self.durable:
             os.fdatasync(fd)
 
     def settle(self) -> None:
         """Forget the recorded changes: they are journaled, or were not stored."""
         if self._pending_fd is not None and self._pending_pid == os.getpid():
-            os.ftruncate(self._pending_fd, 0)
+            os.pwrite(self._pending_fd, b"\n", 0)
 
     def _pending_file(self) -> int:
         if self._pending_fd is not None and self._pending_pid == os.getpid():
@@ -104,14 +106,16 @@ class Journal:
             if os.fstat(fd).st_nlink:
                 break
             os.close(fd)  # a recovery run removed it between the open and the lock
-        if self.durable:
-            try:
+        try:
+            _write_all(fd, b"\n" * PENDING_SIZE, offset=0)
+            if self.durable:
+                os.fsync(fd)
                 _fsync_dir(self.root)
-            except OSError:
-                os.close(fd)
-                with contextlib.suppress(OSError):
-                    path.unlink()
-                raise
+        except OSError:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                path.unlink()
+            raise
         self._pending_fd, self._pending_pid = fd, os.getpid()
         return fd
 
@@ -187,13 +191,17 @@ def _lines(changes: Iterable[Change]) -> bytes:
 
 
 def _parse(data: bytes) -> list[Change]:
-    """The changes of the complete, well-formed lines of a pending file."""
+    """The changes of a pending file's record: its lines up to the first empty or bad one.
+
+    A record cut short by a crash was not synced, so no file of it moved: what follows the
+    cut (the rest of an older record) may be ignored.
+    """
     out = []
-    for line in data[: data.rfind(b"\n") + 1].splitlines():
+    for line in data.split(b"\n")[:-1]:
         try:
             out.append(_change(orjson.loads(line)))
         except (orjson.JSONDecodeError, KeyError, TypeError):
-            continue
+            break
     return out
 
 
