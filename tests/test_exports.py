@@ -69,3 +69,19 @@ def test_an_export_that_would_leak_is_not_put_in_place(tmp_path, monkeypatch):
     assert month_file.read_bytes() == before
     assert not list(b.site.glob("open-data/.*.tmp"))
     build(b.config)  # the site still builds; nothing half-written is left behind
+
+
+def test_a_hash_whose_digits_look_like_a_phone_is_not_a_leak_but_the_phone_is():
+    """The citizens' phone check reads digit runs in shared files; the hash chain's
+    SHA-256 values (in every export row) are not phone numbers, whatever digits they hold."""
+    from generator.render import Output
+
+    phone = "13912345678"
+    digest = "ab" + phone + "c" * 51  # 64 hex digits with the number inside
+    assert len(digest) == 64
+    quiet = LeakScanner(withheld=set(), phones={phone})
+    quiet.check(Output("open-data/tickets-2026-11.csv", f"LY20261128000001,...,{digest}\n", ids=("LY20261128000001",)))
+    assert quiet.findings == []
+    loud = LeakScanner(withheld=set(), phones={phone})
+    loud.check(Output("open-data/tickets-2026-11.csv", f"LY20261128000001,电话{phone},{digest}\n", ids=("LY20261128000001",)))
+    assert len(loud.findings) == 1
