@@ -443,17 +443,22 @@ _PRIORITY = {
 
 
 class _Budget:
-    """A deadline; every long step checks it."""
+    """A deadline in this thread's CPU time; every long step checks it.
+
+    CPU time, not wall time: a runaway pattern burns CPU and is stopped all the same,
+    while a ticket on a busy machine (a build sharing its cores) is not held back
+    because the process waited for a core.
+    """
 
     __slots__ = ("deadline", "seconds")
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        self.deadline = time.perf_counter() + seconds
+        self.deadline = time.thread_time() + seconds
 
     def remaining(self) -> float:
         """Return the seconds left; raise RedactionError when there are none."""
-        left = self.deadline - time.perf_counter()
+        left = self.deadline - time.thread_time()
         if left <= 0:
             raise RedactionError(f"redaction exceeded its time budget of {self.seconds:g} s")
         return left
