@@ -34,6 +34,7 @@ from typing import Any
 import psutil
 
 from intake_api.catalog import load_catalog
+from intake_api.clock import local
 from intake_api.store import Store
 
 from .config import ROOT
@@ -333,7 +334,7 @@ def change_to_public(data: Path, site: Path, *, samples: int = 50, timeout: floa
                     tokens[dept] = _token(data, site, "--role", "department", "--department", dept, "--name", f"bench-{dept}")
                 text = f"基准测试答复第{i}号：已安排人员处理"
                 root = site.resolve()
-                day = t.state.received_at.astimezone().date()
+                day = local(t.state.received_at).date()  # the site's day (Asia/Shanghai), as the rows
                 # The page and the feeds must carry the reply. The listings and the home
                 # counters are rendered in the same incremental build, which records its
                 # journal cursor only after writing all of them: the change is public when
@@ -363,7 +364,7 @@ def change_to_public(data: Path, site: Path, *, samples: int = 50, timeout: floa
                         time.sleep(0.01)
                 while not pending and time.perf_counter() - t0 < timeout and _behind(data, site):
                     time.sleep(0.01)
-                if pending or _behind(data, site) or t.id not in listing.read_text(encoding="utf-8"):
+                if pending or _behind(data, site) or not listing.exists() or t.id not in listing.read_text(encoding="utf-8"):
                     failures += 1
                 else:
                     times.append(time.perf_counter() - t0)
