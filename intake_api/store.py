@@ -29,7 +29,7 @@ from pydantic import ValidationError
 
 from .clock import Clock, SystemClock, format_ts, local_date_str
 from .groupcommit import GroupCommit
-from .journal import QUARANTINED, Change, Journal
+from .journal import QUARANTINED, Change, Journal, _fsync_dir
 from .model import ID_RE, ChainError, Ticket
 
 log = logging.getLogger(__name__)
@@ -64,14 +64,6 @@ def check_id(ticket_id: str) -> str:
     if not isinstance(ticket_id, str) or not ID_RE.fullmatch(ticket_id):
         raise InvalidTicketId(f"not a ticket id: {ticket_id!r}")
     return ticket_id
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclass
