@@ -111,6 +111,7 @@ def create_app(
             yield
         finally:
             rt.scheduler.stop()
+            rt.service.index.save()  # the next start replays only what follows
 
     app = FastAPI(
         title="12345·首发 intake API",

@@ -24,6 +24,7 @@ from . import yamlsafe
 from .catalog import Catalog, load_catalog
 from .clock import SHANGHAI, FixedClock
 from .dispatch import Dispatcher
+from .index import SNAPSHOT_NAME, OpenEntry, open_entry, sla_fingerprint, write_snapshot
 from .model import Actor, Role, Ticket, TicketCreate
 from .store import Store
 from .workflow import ACTION_ADAPTER, Context, WorkflowError, open_ticket, perform, tick
@@ -316,13 +317,16 @@ def _init_worker(catalog_dir: str, data_dir: str, plan: DemoPlan) -> None:
     _WORKER = _Writer(load_catalog(Path(catalog_dir)), _corpus(), Path(data_dir), plan)
 
 
-def _run_day(args: tuple[datetime, int]) -> int:
+def _run_day(args: tuple[datetime, int]) -> tuple[int, list[OpenEntry]]:
+    """Write one day's tickets; return how many, and the open-ticket index entries of those still open."""
     assert _WORKER is not None
     day, count = args
     day_dir = _WORKER.store._day_dir(day.strftime("%Y%m%d"))
     first = (_WORKER.store._max_seq(day_dir) + 1) if day_dir.exists() else 1
     tickets = _WORKER.build(day, count, first)
-    return _WORKER.store.bulk_write(tickets)
+    written = _WORKER.store.bulk_write(tickets)
+    cat = _WORKER.cat
+    return written, [open_entry(t.state, t.last.seq, cat) for t in tickets if t.state.is_open]
 
 
 def generate(
@@ -333,20 +337,39 @@ def generate(
     workers: int = 2,
     progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Write the demo tickets of `plan` into `data_dir`; return how many were written."""
+    """Write the demo tickets of `plan` into `data_dir`; return how many were written.
+
+    Into an empty store it also saves the intake API's open-ticket index snapshot, so a
+    server started on a million demo tickets does not read them all first.
+    """
     days = _plan_days(plan)
+    tickets_dir = Path(data_dir) / "tickets"
+    fresh = not tickets_dir.exists() or not any(tickets_dir.iterdir())
     written = 0
+    entries: list[OpenEntry] = []
     if workers <= 1:
         _init_worker(str(catalog_dir), str(data_dir), plan)
-        for item in days:
-            n = _run_day(item)
+        results = map(_run_day, days)
+        for n, open_ in results:
             written += n
+            entries += open_
             if progress:
                 progress(n)
     else:
         with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(str(catalog_dir), str(data_dir), plan)) as pool:
-            for n in pool.map(_run_day, days):
+            for n, open_ in pool.map(_run_day, days):
                 written += n
+                entries += open_
                 if progress:
                     progress(n)
+    if fresh:
+        cat = load_catalog(Path(catalog_dir))
+        store = Store(Path(data_dir), prefix=cat.city.id_prefix, durable=False)
+        write_snapshot(
+            store.data_dir / SNAPSHOT_NAME,
+            cursor=store.journal.head(),
+            entries=sorted(entries, key=lambda e: e.id),
+            pending={},
+            sla=sla_fingerprint(cat),
+        )
     return written

@@ -9,17 +9,30 @@ A journal line is written once its ticket file is in place, but a line may still
 change that is not visible: a write that failed after its line was appended, and was
 taken back. Such tickets are re-read on the next refresh until the file catches up (or
 for a minute, after which the line was a failed write).
+
+Reading every ticket file takes minutes at a million tickets, so the index is saved to
+`data/.index/open.jsonl` (its open entries and the journal cursor they reflect) after a
+scan, every few minutes by the scheduler and when a worker stops. A worker that starts
+loads that snapshot and replays the journal after its cursor, which reads only the
+tickets changed since. The snapshot is not used (and the store is scanned) if it is
+missing, unreadable, of another format, or if the journal no longer reaches its cursor;
+if the SLA policy changed since, the tickets it lists are re-read.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import logging
+import os
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
+import orjson
 from pydantic import ValidationError
 
 from .catalog import Catalog
@@ -32,6 +45,8 @@ log = logging.getLogger(__name__)
 
 PENDING_SECONDS = 60.0
 MAX_REMEMBERED = 500_000
+SNAPSHOT_VERSION = 1
+SNAPSHOT_NAME = Path(".index") / "open.jsonl"
 
 
 @dataclass(frozen=True)
@@ -57,7 +72,8 @@ class OpenEntry:
     dup_keys: tuple[str, ...]
 
 
-def _entry(state: TicketState, seq: int, catalog: Catalog) -> OpenEntry:
+def open_entry(state: TicketState, seq: int, catalog: Catalog) -> OpenEntry:
+    """The index entry of an open ticket's state at event `seq`."""
     dl = state.deadlines
     return OpenEntry(
         id=state.id,
@@ -98,26 +114,100 @@ class OpenIndex:
 
     # -- maintenance ---------------------------------------------------------
 
+    @property
+    def snapshot_path(self) -> Path:
+        return self.store.data_dir / SNAPSHOT_NAME
+
     def build(self) -> None:
-        """Scan the store once; later changes come from the journal."""
+        """Load the saved snapshot (or scan the store once); later changes come from the journal."""
         with self._lock:
-            started = time.perf_counter()
-            cursor = self.store.journal.head()
-            n = 0
-            for path in self.store.paths():
-                ticket = self._read_path(path)
-                if ticket is not None:
-                    self._put(ticket.state, ticket.last.seq, remember=False)
-                    n += 1
-            self._cursor = cursor
-            self._built = True
-            log.info(
-                "open-ticket index: %d of %d tickets open (%.2f s)",
-                len(self._entries),
-                n,
-                time.perf_counter() - started,
-            )
+            loaded = self._load_snapshot()
+            if not loaded:
+                self._scan()
         self.refresh()
+        if not loaded:
+            self.save()
+
+    def _scan(self) -> None:
+        started = time.perf_counter()
+        cursor = self.store.journal.head()
+        n = 0
+        for path in self.store.paths():
+            ticket = self._read_path(path)
+            if ticket is not None:
+                self._put(ticket.state, ticket.last.seq, remember=False)
+                n += 1
+        self._cursor = cursor
+        self._built = True
+        log.info(
+            "open-ticket index: %d of %d tickets open (%.2f s)",
+            len(self._entries),
+            n,
+            time.perf_counter() - started,
+        )
+
+    def _load_snapshot(self) -> bool:
+        started = time.perf_counter()
+        path = self.snapshot_path
+        try:
+            snap = read_snapshot(path)
+        except FileNotFoundError:
+            return False
+        except (OSError, SnapshotError) as exc:
+            log.warning("open-ticket index: %s; scanning the store", exc)
+            return False
+        if not self.store.journal.reaches(snap.cursor):
+            log.warning(
+                "open-ticket index: the journal no longer reaches the cursor %s of %s; "
+                "scanning the store", snap.cursor, path,
+            )
+            return False
+        reread = snap.sla != sla_fingerprint(self.catalog)
+        for entry in snap.entries:
+            try:
+                if not self.store.path_for(entry.id).exists():
+                    continue  # removed from the store behind the journal's back
+            except InvalidTicketId:
+                continue
+            if reread:
+                # The SLA policy changed: deadlines and next steps are worked out again.
+                self._reload(entry.id, entry.seq, time.monotonic())
+            else:
+                self._insert(entry)
+        now = time.monotonic()
+        for tid, seq in snap.pending.items():
+            self._pending.setdefault(tid, (seq, now))
+        self._cursor = snap.cursor
+        self._built = True
+        log.info(
+            "open-ticket index: %d open tickets from %s%s (%.2f s)",
+            len(self._entries),
+            path,
+            ", re-read for a new SLA policy" if reread else "",
+            time.perf_counter() - started,
+        )
+        return True
+
+    def save(self) -> Path | None:
+        """Write the snapshot a later start loads (atomically; a failure is only logged)."""
+        with self._lock:
+            if not self._built:
+                return None
+            cursor = self._cursor
+            entries = list(self._entries.values())
+            pending = {tid: seq for tid, (seq, _) in self._pending.items()}
+        try:
+            return write_snapshot(
+                self.snapshot_path,
+                cursor=cursor,
+                entries=entries,
+                pending=pending,
+                sla=sla_fingerprint(self.catalog),
+                durable=self.store.durable,
+            )
+        except OSError as exc:
+            log.warning("open-ticket index: snapshot not saved: %s", exc)
+            return None
 
     def ensure(self) -> None:
         if not self._built:
@@ -182,20 +272,28 @@ class OpenIndex:
             self._seqs.move_to_end(state.id)
             if len(self._seqs) > MAX_REMEMBERED:
                 self._seqs.popitem(last=False)
-        old = self._entries.pop(state.id, None)
-        if old is not None:
-            for k in old.dup_keys:
-                ids = self._by_key.get(k)
-                if ids is not None:
-                    ids.discard(state.id)
-                    if not ids:
-                        del self._by_key[k]
-        if not state.is_open:
+        self._remove(state.id)
+        if state.is_open:
+            self._insert(open_entry(state, seq, self.catalog))
+
+    def _remove(self, ticket_id: str) -> None:
+        old = self._entries.pop(ticket_id, None)
+        if old is None:
             return
-        entry = _entry(state, seq, self.catalog)
-        self._entries[state.id] = entry
+        for k in old.dup_keys:
+            ids = self._by_key.get(k)
+            if ids is not None:
+                ids.discard(ticket_id)
+                if not ids:
+                    del self._by_key[k]
+
+    def _insert(self, entry: OpenEntry) -> None:
+        self._remove(entry.id)
+        if self._seqs.get(entry.id, 0) < entry.seq:
+            self._seqs[entry.id] = entry.seq
+        self._entries[entry.id] = entry
         for k in entry.dup_keys:
-            self._by_key.setdefault(k, set()).add(state.id)
+            self._by_key.setdefault(k, set()).add(entry.id)
 
     # -- questions -----------------------------------------------------------
 
@@ -241,3 +339,91 @@ class OpenIndex:
     def get(self, ticket_id: str) -> OpenEntry | None:
         with self._lock:
             return self._entries.get(ticket_id)
+
+
+# -- snapshot ----------------------------------------------------------------
+
+_TIMES = ("received_at", "updated_at", "sign_for", "close", "next_due")
+_TUPLES = ("overdue", "dup_keys")
+_FIELDS = tuple(f.name for f in dataclasses.fields(OpenEntry))
+
+
+class SnapshotError(ValueError):
+    """A snapshot file that cannot be used (the store is scanned instead)."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    cursor: str
+    sla: str
+    entries: list[OpenEntry]
+    pending: dict[str, int]
+
+
+def sla_fingerprint(catalog: Catalog) -> str:
+    """What the entries' deadlines and next steps were worked out with."""
+    return hashlib.sha256(catalog.sla.model_dump_json().encode()).hexdigest()[:16]
+
+
+def write_snapshot(
+    path: Path,
+    *,
+    cursor: str,
+    entries: list[OpenEntry],
+    pending: dict[str, int],
+    sla: str,
+    durable: bool = True,
+) -> Path:
+    """Write a snapshot: a header line, then one line per open entry (temp file, renamed)."""
+    head = {
+        "version": SNAPSHOT_VERSION,
+        "cursor": cursor,
+        "sla": sla,
+        "count": len(entries),
+        "pending": pending,
+    }
+    lines = [orjson.dumps(head)]
+    lines += [orjson.dumps({f: getattr(e, f) for f in _FIELDS}) for e in entries]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(b"\n".join(lines) + b"\n")
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def read_snapshot(path: Path) -> Snapshot:
+    """Read a snapshot; raise SnapshotError (saying what is wrong) if it cannot be used."""
+    lines = path.read_bytes().splitlines()
+    try:
+        head = orjson.loads(lines[0]) if lines else None
+        if not isinstance(head, dict):
+            raise SnapshotError(f"{path}: no header line")
+        if head.get("version") != SNAPSHOT_VERSION:
+            raise SnapshotError(
+                f"{path}: format {head.get('version')!r}, this version reads {SNAPSHOT_VERSION}"
+            )
+        entries = [_entry_from(orjson.loads(line)) for line in lines[1:] if line.strip()]
+        if head["count"] != len(entries):
+            raise SnapshotError(f"{path}: {len(entries)} entries, the header says {head['count']}")
+        pending = {str(k): int(v) for k, v in head["pending"].items()}
+        return Snapshot(str(head["cursor"]), str(head["sla"]), entries, pending)
+    except SnapshotError:
+        raise
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise SnapshotError(f"{path}: unreadable ({type(exc).__name__}: {exc})") from exc
+
+
+def _entry_from(rec: dict) -> OpenEntry:
+    for f in _TIMES:
+        if rec[f] is not None:
+            rec[f] = datetime.fromisoformat(rec[f])
+    for f in _TUPLES:
+        rec[f] = tuple(rec[f])
+    return OpenEntry(**{f: rec[f] for f in _FIELDS})

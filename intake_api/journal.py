@@ -153,6 +153,20 @@ class Journal:
             return START
         return f"{segs[-1]}:{self._segment(segs[-1]).stat().st_size}"
 
+    def reaches(self, cursor: str) -> bool:
+        """Whether `cursor` points into this journal (its segment holds at least that much)."""
+        seg_name, _, off = cursor.partition(":")
+        try:
+            offset = int(off or 0)
+        except ValueError:
+            return False
+        if cursor == START:
+            return True
+        try:
+            return self._segment(seg_name).stat().st_size >= offset >= 0
+        except (OSError, ValueError):
+            return False
+
     def read_since(self, cursor: str = START, *, limit: int | None = None) -> tuple[list[Change], str]:
         """Return the changes after `cursor` and the cursor to resume from."""
         seg_name, _, off = cursor.partition(":")

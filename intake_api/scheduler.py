@@ -3,6 +3,8 @@
 Every worker process starts one, but only the worker holding the `flock` on
 `data/.locks/scheduler.lock` runs the ticks; the others keep trying, so when the leader
 dies another worker takes over. `shoufa tick` does the same work once, for cron.
+The leader also saves the open-ticket index's snapshot every few minutes, so a worker
+that starts later replays only the recent journal.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from .service import Service
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY_SECONDS = 3600.0
+SNAPSHOT_EVERY_SECONDS = 300.0
 
 
 class Scheduler:
@@ -34,6 +37,7 @@ class Scheduler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_prune = 0.0
+        self._last_snapshot = time.monotonic()
 
     @property
     def leader(self) -> bool:
@@ -65,6 +69,9 @@ class Scheduler:
         if self.records is not None and now - self._last_prune > PRUNE_EVERY_SECONDS:
             self._last_prune = now
             self.records.prune()
+        if now - self._last_snapshot > SNAPSHOT_EVERY_SECONDS:
+            self._last_snapshot = now
+            self.service.index.save()
         return changed
 
     def _loop(self) -> None:
