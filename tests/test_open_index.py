@@ -15,8 +15,8 @@ from intake_api.cli import main
 from intake_api.clock import FixedClock
 from intake_api.index import OpenIndex, read_snapshot
 from intake_api.model import TicketCreate
-from intake_api.service import Service
 from intake_api.server import ApiSettings
+from intake_api.service import Service
 from intake_api.store import Store
 
 from .conftest import CATALOG_DIR, OPERATOR, T0, dept
