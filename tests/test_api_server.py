@@ -187,3 +187,16 @@ def test_concurrent_intakes_on_two_workers(server):
         )
         assert r.status_code == 413
         assert c.get("/healthz").json()["status"] == "ok"
+
+
+def test_bench_load_client_counts_what_the_server_stored(server):
+    """`shoufa bench`'s raw HTTP/1.1 client: every 201 is a stored ticket, a refusal an error."""
+    from generator.bench import _fire as bench_fire
+
+    base, token, data = server
+    latencies, ids, errors = asyncio.run(bench_fire(base, token, 120, 8))
+    assert errors == 0 and len(ids) == len(set(ids)) == len(latencies) == 120
+    store = Store(data)
+    assert {p.stem for p in store.paths()} == set(ids)
+    latencies, ids, errors = asyncio.run(bench_fire(base, "not-a-token", 10, 3))
+    assert (ids, errors, len(latencies)) == ([], 10, 10)
