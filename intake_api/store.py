@@ -337,9 +337,10 @@ class Store:
             os.sync()
         now = self.clock.now()
         stamp = format_ts(now)
-        self.journal.append(
-            [Change(t.id, t.last.seq, "bulk", stamp) for _, _, t in pending], now=now
-        )
+        changes = [Change(t.id, t.last.seq, "bulk", stamp) for _, _, t in pending]
+        # As for single writes: recorded as pending, in place, then journaled, so a reader
+        # that follows a line finds its file (a watcher may run while demo data loads).
+        self.journal.intend(changes)
         dirs = set()
         for tmp, path, _ in pending:
             os.replace(tmp, path)
@@ -348,6 +349,8 @@ class Store:
             if self.durable:
                 _fsync_dir(d)
             self._reset_seq_dir(d)
+        self.journal.append(changes, now=now)
+        self.journal.settle()
         return len(pending)
 
     def _reset_seq_dir(self, day_dir: Path) -> None:

@@ -259,3 +259,49 @@ def test_a_flush_that_raises_fails_its_batch_only():
     assert isinstance(info.value.__cause__, ValueError)
     group.submit("y")
     assert calls == [["x"], ["y"]]
+
+
+# -- bulk loads (demo data) -----------------------------------------------------------------------
+
+
+def _bulk_tickets(service: Service, n: int):
+    """n tickets made in memory (as the demo does) by filing them in a scratch store."""
+    return [_intake(service, i).ticket for i in range(n)]
+
+
+def test_a_bulk_load_journals_each_line_after_its_file(service, tmp_path, monkeypatch):
+    tickets = _bulk_tickets(service, 5)
+    target = Store(tmp_path / "bulk", clock=FixedClock(T0), durable=False)
+    seen: list[tuple[str, bool]] = []
+    append = Journal.append
+
+    def checking_append(self, changes, *, now):
+        changes = list(changes)
+        seen.extend((c.ticket_id, target.path_for(c.ticket_id).exists()) for c in changes)
+        return append(self, changes, now=now)
+
+    monkeypatch.setattr(Journal, "append", checking_append)
+    assert target.bulk_write(tickets, batch=2) == 5
+    assert seen == [(t.id, True) for t in tickets], "a line named a file not in place yet"
+    assert [c.ticket_id for c in target.journal.read_since()[0]] == [t.id for t in tickets]
+
+
+def test_a_bulk_load_killed_before_its_journal_line_is_journaled_at_the_next_start(
+    service, tmp_path, monkeypatch
+):
+    tickets = _bulk_tickets(service, 3)
+    target = Store(tmp_path / "bulk", clock=FixedClock(T0), durable=False)
+
+    def crash(self, changes, *, now):
+        raise KeyboardInterrupt("killed between the files and the journal")
+
+    monkeypatch.setattr(Journal, "append", crash)
+    with pytest.raises(KeyboardInterrupt):
+        target.bulk_write(tickets)
+    monkeypatch.undo()
+    assert all(target.path_for(t.id).exists() for t in tickets)
+    assert target.journal.read_since()[0] == []
+    os.close(target.journal._pending_fd)  # the loader is dead: its lock goes with it
+    after = Store(tmp_path / "bulk", clock=FixedClock(T0), durable=False)
+    assert [c.ticket_id for c in after.replay_pending()] == [t.id for t in tickets]
+    assert [c.ticket_id for c in after.journal.read_since()[0]] == [t.id for t in tickets]
