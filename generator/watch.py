@@ -2,14 +2,16 @@
 
 One build at a time (the build takes a lock), debounced; the slow lane (search shards,
 exports, current periods of rankings and reports) runs at most once per interval, in a
-child process of its own: it takes seconds to minutes at Linyi's volume and must not
-hold this process's interpreter while a change is being published.
+child process of its own, at a lower CPU priority (nice +10): it takes seconds to
+minutes at Linyi's volume and must neither hold this process's interpreter nor take a
+core from the build that publishes a change.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import threading
 import time
 from pathlib import Path
@@ -22,6 +24,8 @@ from .build import build
 from .config import BuildConfig
 
 log = logging.getLogger(__name__)
+
+SLOW_LANE_NICE = 10
 
 
 class Watcher:
@@ -64,7 +68,7 @@ class Watcher:
         if self._slow_proc is not None and self._slow_proc.exitcode:
             log.error("slow lane exited with code %s", self._slow_proc.exitcode)
         self._slow_proc = multiprocessing.get_context("spawn").Process(
-            target=run_slow_lane, args=(self.config,), name="shoufa-slow-lane", daemon=True
+            target=_slow_lane_child, args=(self.config,), name="shoufa-slow-lane", daemon=True
         )
         self._slow_proc.start()
 
@@ -110,6 +114,11 @@ class Watcher:
     def _tick(self) -> None:
         while not self.stop.wait(5):
             self.slow()
+
+
+def _slow_lane_child(config: BuildConfig) -> None:
+    os.nice(SLOW_LANE_NICE)  # Pagefind and the exports yield the cores to the fast lane
+    run_slow_lane(config)
 
 
 def run_slow_lane(config: BuildConfig) -> dict[str, int]:
