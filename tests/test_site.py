@@ -217,9 +217,8 @@ def test_many_kinds_of_change_built_incrementally_equal_a_full_build(tmp_path):
 def test_the_watchers_slow_lane_runs_in_its_own_process_and_publishes(tmp_path):
     """The slow lane (search shards, exports) runs in a child process, so the watcher's
     own builds never wait for it; its results land in the live site."""
-    import os
-
     import contextlib
+    import os
     import time
 
     import psutil
