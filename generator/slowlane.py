@@ -112,8 +112,15 @@ def export_paths(month: str) -> tuple[str, str]:
     return f"open-data/tickets-{month}.csv", f"open-data/tickets-{month}.json"
 
 
-def write_exports(site: Site, month: str, root: Path, scanner: LeakScanner) -> list[str]:
+def write_exports(
+    site: Site, month: str, root: Path, scanner: LeakScanner, *, sync: bool = False
+) -> list[str]:
     """Stream one month's CSV and JSON into `root`, EXPORT_CHUNK rows at a time.
+
+    `sync` (the slow lane, writing into the live site): each chunk is flushed to disk as
+    it is written. A month at Linyi's volume is hundreds of megabytes; left to the kernel,
+    they reach the disk in one burst (ext4 starts writing a file renamed over another at
+    once), and the API's own small fsyncs (a department's reply) may wait behind it.
 
     Each chunk goes through the leak scan before it is written; the files are written to
     temporary names and renamed into place together at the end (not at all if the scan
@@ -148,6 +155,10 @@ def write_exports(site: Site, month: str, root: Path, scanner: LeakScanner) -> l
                 fc.write(buf.getvalue())
                 fj.write(part if first else b"," + part)
                 first = False
+                if sync:
+                    for fh in (fc, fj):
+                        fh.flush()
+                        os.fdatasync(fh.fileno())
             fj.write(b"]}")
         if scanner.findings:
             return []
@@ -268,7 +279,7 @@ def run(config: BuildConfig, *, search: bool = True) -> dict[str, int]:
             months = state.take_dirty("export")
             outs = []
             for m in months:
-                written = write_exports(site, m, root, scanner)
+                written = write_exports(site, m, root, scanner, sync=True)
                 if scanner.findings:  # the files were not put in place
                     break
                 log.debug("exports: %s", written)
