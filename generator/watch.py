@@ -65,8 +65,11 @@ class Watcher:
         if not force and time.monotonic() - self._last_slow < self.slow_interval:
             return
         self._last_slow = time.monotonic()
-        if self._slow_proc is not None and self._slow_proc.exitcode:
-            log.error("slow lane exited with code %s", self._slow_proc.exitcode)
+        code = self._slow_proc.exitcode if self._slow_proc is not None else None
+        if code and code < 0:  # killed (the server stopping takes its process group along)
+            log.warning("slow lane was stopped by signal %d", -code)
+        elif code:
+            log.error("slow lane exited with code %s", code)
         self._slow_proc = multiprocessing.get_context("spawn").Process(
             target=_slow_lane_child, args=(self.config,), name="shoufa-slow-lane", daemon=True
         )
