@@ -375,6 +375,7 @@ def change_to_public(data: Path, site: Path, *, samples: int = 50, timeout: floa
     return {
         "samples": len(times), "failures": failures,
         "p50_s": pct(times, 50), "p95_s": pct(times, 95), "max_s": max(times) if times else float("nan"),
+        "times_s": [round(t, 3) for t in times],  # in order: which sample stalled, and when
     }
 
 
