@@ -11,6 +11,7 @@ seed and the day, so the output is the same for the same arguments.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 from collections.abc import Callable
@@ -347,21 +348,19 @@ def generate(
     fresh = not tickets_dir.exists() or not any(tickets_dir.iterdir())
     written = 0
     entries: list[OpenEntry] = []
-    if workers <= 1:
-        _init_worker(str(catalog_dir), str(data_dir), plan)
-        results = map(_run_day, days)
+    init_args = (str(catalog_dir), str(data_dir), plan)
+    with contextlib.ExitStack() as stack:
+        if workers <= 1:
+            _init_worker(*init_args)
+            results = map(_run_day, days)
+        else:
+            pool = stack.enter_context(ProcessPoolExecutor(workers, initializer=_init_worker, initargs=init_args))
+            results = pool.map(_run_day, days)
         for n, open_ in results:
             written += n
             entries += open_
             if progress:
                 progress(n)
-    else:
-        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(str(catalog_dir), str(data_dir), plan)) as pool:
-            for n, open_ in pool.map(_run_day, days):
-                written += n
-                entries += open_
-                if progress:
-                    progress(n)
     if fresh:
         cat = load_catalog(Path(catalog_dir))
         store = Store(Path(data_dir), prefix=cat.city.id_prefix, durable=False)
