@@ -10,6 +10,7 @@ checks that nothing of them comes out of `make_public`.
 from __future__ import annotations
 
 import re
+import shutil
 import tempfile
 import unicodedata
 from datetime import UTC, datetime
@@ -101,6 +102,9 @@ class TicketWorkflow(RuleBasedStateMachine):
         self.ticket: Ticket | None = None
         self.max_supervision = 0
         self.steps: list[str] = []
+
+    def teardown(self) -> None:
+        shutil.rmtree(self.rulings, ignore_errors=True)
 
     @initialize(content=st.sampled_from(CONTENTS), confidential=st.booleans(), phone=st.none() | st.just("13912345678"))
     def file(self, content: str, confidential: bool, phone: str | None) -> None:
