@@ -155,6 +155,26 @@ def build(config: BuildConfig, *, full: bool = False) -> BuildReport:
         return _full(config, catalog)
 
 
+def warm_up(config: BuildConfig) -> None:
+    """Pay a process's one-time costs before the first change arrives: imports (pandas,
+    the sections), the catalog, every template compiled, the editors' content parsed.
+
+    The watcher calls it at start; without it the first change after a restart waited
+    about 0.4 s longer than the next ones (measured at 10,000 tickets).
+    """
+    from . import profiles  # noqa: F401 - imports pandas, which the department pages use
+    from .pages import listings  # noqa: F401
+    from .sections import load_sections
+    from .render import environment
+
+    cached_catalog(config.catalog_dir)
+    load_sections()
+    env = environment()
+    for name in env.list_templates(filter_func=lambda n: n.endswith((".html", ".xml", ".txt"))):
+        env.get_template(name)
+    _content(config)
+
+
 # -- full build ------------------------------------------------------------------
 
 

@@ -20,7 +20,7 @@ from watchfiles import watch
 
 from intake_api.settings import Settings
 
-from .build import build
+from .build import build, warm_up
 from .config import BuildConfig
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,10 @@ class Watcher:
         return Journal(self.config.data_dir / "journal", durable=False).head() != cursor
 
     def run(self) -> None:
+        try:
+            warm_up(self.config)
+        except Exception:  # noqa: BLE001 - the first build reports whatever is wrong
+            log.exception("warm-up failed")
         self.build_once()
         threading.Thread(target=self._tick, daemon=True).start()
         threading.Thread(target=self._poll_journal, daemon=True).start()

@@ -245,3 +245,18 @@ def test_the_watchers_slow_lane_runs_in_its_own_process_and_publishes(tmp_path):
     proc.join(120)
     assert proc.exitcode == 0
     assert any(shards.rglob("pagefind-entry.json"))
+
+
+def test_the_watcher_warms_up_before_the_first_change(tmp_path):
+    """A restarted server publishes its first change as fast as the next ones: the
+    templates are compiled and the editors' content parsed before a change arrives."""
+    from generator.build import warm_up
+    from generator.render import environment
+
+    b = make_site(tmp_path, tickets=10, days=1)
+    environment.cache_clear()
+    warm_up(b.config)
+    env = environment()
+    loaded = {t.name for t in env.cache.values()} if env.cache is not None else set()
+    for name in ("ticket.html", "listing.html", "home.html", "value_index.html", "profile.html"):
+        assert name in loaded, f"{name} not compiled by the warm-up"
