@@ -114,6 +114,32 @@ def du(path: Path) -> int:
     return total
 
 
+def page_floor(folder: Path, n: int = 10_000, size: int = 20_000) -> dict[str, float]:
+    """What the disk alone costs per page: one folder and one file of `size` bytes, as a
+    pretty URL (/tickets/<id>/index.html) needs, single-threaded, no rendering.
+
+    Any generator pays this per page (Hugo too), so it bounds what rendering can gain.
+    """
+    import resource
+
+    folder.mkdir(parents=True, exist_ok=True)
+    data = b"x" * size
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.perf_counter()
+    for i in range(n):
+        d = folder / f"p{i:07d}"
+        os.mkdir(d)
+        fd = os.open(d / "index.html", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+    wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    shutil.rmtree(folder, ignore_errors=True)
+    return {"pages": n, "ms_per_page": wall / n * 1000, "kernel_ms_per_page": (r1.ru_stime - r0.ru_stime) / n * 1000}
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -559,6 +585,7 @@ def bench_one(n: int, *, workers: int, mkdocs_max: int, changes: int, intake_tot
         res["feeds_s"] = report["stages"].get("feeds", 0.0)
         r = timed([*SHOUFA, "build", "--slow-only"], env=_env(data, site))
         res["slow_lane"] = {"seconds": r.seconds, "peak_mb": r.peak_bytes / 2**20}
+        res["page_floor"] = page_floor(work / "floor", n=min(n, 10_000))
         md = work / "markdown"
         state_dir = site.parent / f".{site.name}-state"
         pages = export_markdown(data, md, limit=hugo_max, workers=workers) if hugo else 0
@@ -607,6 +634,7 @@ def table(results: list[dict[str, Any]]) -> str:
     row("  analytics stage (s)", lambda r: f"{r['analytics_s']:.1f}")
     row("  feeds stage (s)", lambda r: f"{r['feeds_s']:.1f}")
     row("slow lane: search+exports (s)", lambda r: f"{r['slow_lane']['seconds']:.1f}")
+    row("disk alone: folder+file (ms/page)", lambda r: f"{r['page_floor']['ms_per_page']:.2f}")
     row("hugo pages/s", lambda r: f"{r['hugo']['pages_per_s']:.0f} ({r['hugo']['pages']:,})")
     row("  ours / hugo", lambda r: f"{r['full_build']['pages_per_s'] / r['hugo']['pages_per_s']:.2f}x")
     row("mkdocs-material pages/s", lambda r: f"{r['mkdocs']['pages_per_s']:.0f} ({r['mkdocs']['pages']:,})")
