@@ -41,7 +41,7 @@ from .render import Output
 from .rows import Row, buckets, row_for
 from .sections import load_sections
 from .shell import Layout, build_shell, load_layout
-from .state import State
+from .state import State, Withheld
 from .worker import TicketRenderer, WorkerSetup, init, run_batch, texts_for
 
 log = logging.getLogger(__name__)
@@ -526,8 +526,12 @@ def _incremental(config: BuildConfig, catalog: Catalog, state: State, live: Path
     if not changes and not content_changed:
         report.seconds = time.perf_counter() - t_start
         return report
-    reasons = {r["id"]: r["reason"] for r in state.query("SELECT id, reason FROM withheld")}
-    faulted = {tid for tid, reason in reasons.items() if reason.startswith((HELD_BACK, INVALID))}
+    faulted = {
+        r["id"] for r in state.query(
+            "SELECT id FROM withheld WHERE substr(reason, 1, ?) = ? OR substr(reason, 1, ?) = ?",
+            (len(HELD_BACK), HELD_BACK, len(INVALID), INVALID),
+        )
+    }
     # Tickets left out for a fault are tried again: the fault may be gone.
     ids = list(dict.fromkeys([*(c.ticket_id for c in changes), *sorted(faulted)]))
     quarantined = {c.ticket_id for c in changes if c.type == QUARANTINED}
@@ -542,7 +546,7 @@ def _incremental(config: BuildConfig, catalog: Catalog, state: State, live: Path
     site.site_url = config.site_url or catalog.city.site_url
     # Only confidential and hidden ids are secret; a faulted ticket's id may stay in the
     # pages that link to it (its own page and its row are gone).
-    scanner = LeakScanner(withheld=set(reasons) - faulted)
+    scanner = LeakScanner(withheld=Withheld(state, faults=(HELD_BACK, INVALID)))
     outputs: list[Output] = []
     deletions: list[str] = []
     affected: set[str] = set()

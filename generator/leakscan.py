@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from .redact import PrivateLiterals, contains_private, normalize_digits
 from .render import Output
+from .state import Withheld
 
 ID_TOKEN = re.compile(r"[A-Z]{2,4}[0-9]{14}")
 DIGIT_RUN = re.compile(r"[0-9]{10,}")
@@ -36,7 +37,7 @@ class LeakError(RuntimeError):
 
 @dataclass
 class LeakScanner:
-    withheld: set[str]
+    withheld: set[str] | Withheld  # a set, or the state's table (incremental builds)
     literals: dict[str, PrivateLiterals] = field(default_factory=dict)
     phones: set[str] = field(default_factory=set)  # digits of private phones, >= 10 digits (full builds)
     findings: list[str] = field(default_factory=list)
@@ -44,9 +45,8 @@ class LeakScanner:
     def check(self, out: Output) -> None:
         text = out.scan_text
         if self.withheld:
-            for token in set(ID_TOKEN.findall(text)):
-                if token in self.withheld:
-                    self.findings.append(f"{out.path}: id of withheld ticket {token}")
+            for token in sorted(self.withheld & set(ID_TOKEN.findall(text))):
+                self.findings.append(f"{out.path}: id of withheld ticket {token}")
         shared = len(out.ids) > 1
         for tid in out.ids:
             lit = self.literals.get(tid)

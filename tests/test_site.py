@@ -260,3 +260,46 @@ def test_the_watcher_warms_up_before_the_first_change(tmp_path):
     loaded = {t.name for t in env.cache.values()} if env.cache is not None else set()
     for name in ("ticket.html", "listing.html", "home.html", "value_index.html", "profile.html"):
         assert name in loaded, f"{name} not compiled by the warm-up"
+
+
+def test_an_incremental_build_stops_at_the_id_of_a_withheld_ticket(tmp_path, monkeypatch):
+    """Incremental builds ask the state which ids are withheld (not a set loaded whole):
+    a page that would name a confidential ticket still fails the build."""
+    from generator.leakscan import LeakError
+    from generator.pages import ticket as ticket_page
+    from generator.render import Output
+
+    b = make_site(tmp_path, tickets=30, days=2, search=False)
+    live = b.config.site_dir.resolve()
+    t = next(t for t in b.service.store.scan() if t.state.status == "in_progress" and t.state.is_public)
+    real = ticket_page.render
+
+    def naming_the_confidential_one(site, public):
+        out = real(site, public)
+        return Output(out.path, str(out.content) + f"<p>参见 {b.confidential_id}</p>", ids=out.ids, key=out.key)
+
+    monkeypatch.setattr(ticket_page, "render", naming_the_confidential_one)
+    b.service.act(t.id, {"action": "reply", "text": "已受理"}, actor=Actor(role=Role.DEPARTMENT, department=t.state.department))
+    before = _snapshot(live)
+    with pytest.raises(LeakError, match=f"id of withheld ticket {b.confidential_id}"):
+        build(b.config)
+    assert _snapshot(live) == before
+
+
+def test_withheld_ids_in_the_state_leave_out_tickets_withheld_for_a_fault(tmp_path):
+    from generator.build import HELD_BACK, INVALID
+    from generator.state import State, Withheld
+
+    state = State(tmp_path / "state.sqlite")
+    state.withhold("LY20261128000001", "confidential")
+    state.withhold("LY20261128000002", "hidden")
+    state.withhold("LY20261128000003", f"{HELD_BACK}: the redactor ran out of time")
+    state.withhold("LY20261128000004", f"{INVALID}: hash chain broken")
+    w = Withheld(state, faults=(HELD_BACK, INVALID))
+    ids = {f"LY2026112800000{i}" for i in range(1, 6)}
+    assert w & ids == {"LY20261128000001", "LY20261128000002"}
+    w.add("LY20261128000005")  # withheld by this build
+    w.discard("LY20261128000001")  # published again by this build
+    assert w & ids == {"LY20261128000002", "LY20261128000005"}
+    assert "LY20261128000005" in w and "LY20261128000001" not in w
+    state.close()
