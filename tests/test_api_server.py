@@ -198,5 +198,12 @@ def test_bench_load_client_counts_what_the_server_stored(server):
     assert errors == 0 and len(ids) == len(set(ids)) == len(latencies) == 120
     store = Store(data)
     assert {p.stem for p in store.paths()} == set(ids)
+    stored = set(ids)
     latencies, ids, errors = asyncio.run(bench_fire(base, "not-a-token", 10, 3))
     assert (ids, errors, len(latencies)) == ([], 10, 10)
+    # With Idempotency-Key: a second run with the same keys files nothing new.
+    _, first, errors = asyncio.run(bench_fire(base, token, 30, 5, keys="bench-k"))
+    assert errors == 0 and len(set(first)) == 30
+    _, again, errors = asyncio.run(bench_fire(base, token, 30, 5, keys="bench-k"))
+    assert errors == 0 and set(again) == set(first)
+    assert {p.stem for p in store.paths()} == stored | set(first)
