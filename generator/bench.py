@@ -525,7 +525,7 @@ async def _fire(url: str, token: str, total: int, concurrency: int, *, keys: str
 
 def intake(data: Path, site: Path, *, total: int = 3000, concurrency: int = 50, workers: int = 2,
            keys: bool = False) -> dict[str, Any]:
-    token = _token(data, site, "--role", "operator", "--name", "bench-intake-keys" if keys else "bench-intake")
+    token = _token(data, site, "--role", "operator", "--name", f"bench-intake-{time.time_ns()}")  # names are unique
     srv = Server(data, site, workers=workers, watch=False)
     try:
         srv.wait()

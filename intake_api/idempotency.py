@@ -34,6 +34,7 @@ import orjson
 
 from .clock import Clock, SystemClock, format_ts
 from .errors import ApiError
+from .groupcommit import BatchFailed, GroupCommit
 from .model import Actor, EventType, Ticket, TicketCreate
 from .service import Service
 
@@ -96,6 +97,8 @@ class IdempotencyRecords:
         self.clock = clock or SystemClock()
         self.ttl_seconds = ttl_hours * 3600
         self.durable = durable
+        # Concurrent intakes share the sync of the records' folder (one per batch).
+        self._dir_sync: GroupCommit[Path] = GroupCommit(_sync_dirs)
 
     def _paths(self, scope: str, key: str) -> tuple[Path, Path]:
         digest = hashlib.sha256(f"{scope}\n{key}".encode()).hexdigest()
@@ -162,11 +165,10 @@ class IdempotencyRecords:
             tmp.unlink(missing_ok=True)
             raise
         if self.durable:
-            dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
             try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
+                self._dir_sync.submit(path.parent)  # returns once a sync after the rename is done
+            except BatchFailed as exc:  # the sync's own error (a full or failing disk)
+                raise exc.__cause__ from None
 
     def prune(self) -> int:
         """Delete records older than the time to live; return how many."""
@@ -181,6 +183,15 @@ class IdempotencyRecords:
                         os.unlink(entry.path)
                         n += 1
         return n
+
+
+def _sync_dirs(dirs: list[Path]) -> None:
+    for d in dict.fromkeys(dirs):
+        fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def file_ticket(

@@ -121,3 +121,44 @@ def test_crash_after_record_before_ticket_files_on_retry(
     r = _post(client, tokens.operator, body, "k-crash")
     assert r.status_code == 201
     assert len(ticket_files(data_dir)) == 1
+
+
+def test_concurrent_records_share_their_folder_sync_and_are_all_durable(tmp_path, monkeypatch):
+    """Records written at the same time share one sync of their folder; each write
+    returns only once a folder sync that began after its rename has finished."""
+    import os
+    import time
+
+    from intake_api.idempotency import IdempotencyRecords
+
+    records = IdempotencyRecords(tmp_path / "idem")
+    (tmp_path / "idem").mkdir()
+    real_fsync, syncs, lock = os.fsync, [], threading.Lock()
+    names_at_sync: list[set[str]] = []
+
+    def slow_fsync(fd):
+        if os.path.isdir(f"/proc/self/fd/{fd}"):
+            with lock:
+                syncs.append(fd)
+                names_at_sync.append({p.name for p in (tmp_path / "idem").glob("*.json")})
+            time.sleep(0.02)  # a slow disk: writers pile up behind the sync in progress
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", slow_fsync)
+    returned: dict[str, set[str]] = {}
+
+    def write(i: int) -> None:
+        path = tmp_path / "idem" / f"r{i:02d}.json"
+        records._write(path, {"ticket_id": f"LY2026112800{i:04d}"})
+        with lock:  # the folder syncs that had begun by now
+            returned[path.name] = set().union(*names_at_sync[: len(syncs)])
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(returned) == 24
+    assert 1 <= len(syncs) < 24  # shared, not one per record
+    for name, synced in returned.items():
+        assert name in synced, f"{name} returned before a folder sync covered it"
