@@ -9,7 +9,6 @@ are stored here, plus the ids of tickets that must not be published.
 from __future__ import annotations
 
 import hashlib
-import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -325,8 +324,7 @@ class Withheld:
         self.state = state
         self._added: set[str] = set()
         self._dropped: set[str] = set()
-        not_fault = "".join(" AND substr(reason, 1, ?) <> ?" for _ in faults)
-        self._sql = f"SELECT id FROM withheld WHERE id IN (SELECT value FROM json_each(?)){not_fault}"
+        self._not_fault = "".join(" AND substr(reason, 1, ?) <> ?" for _ in faults)
         self._params = tuple(x for f in faults for x in (len(f), f))
 
     def add(self, ticket_id: str) -> None:
@@ -348,7 +346,8 @@ class Withheld:
         ids = [i for i in ids if i not in self._dropped]
         found = {i for i in ids if i in self._added}
         rest = [i for i in ids if i not in found]
-        if rest:
-            rows = self.state.db.execute(self._sql, (json.dumps(rest), *self._params))
-            found.update(r[0] for r in rows)
+        for i in range(0, len(rest), 500):  # within any SQLite's limit of bound values
+            part = rest[i : i + 500]
+            sql = f"SELECT id FROM withheld WHERE id IN ({','.join('?' * len(part))}){self._not_fault}"
+            found.update(r[0] for r in self.state.db.execute(sql, (*part, *self._params)))
         return found

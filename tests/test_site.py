@@ -302,4 +302,9 @@ def test_withheld_ids_in_the_state_leave_out_tickets_withheld_for_a_fault(tmp_pa
     w.discard("LY20261128000001")  # published again by this build
     assert w & ids == {"LY20261128000002", "LY20261128000005"}
     assert "LY20261128000005" in w and "LY20261128000001" not in w
+    # A listing page carries up to a thousand ids and more: all are asked, in parts.
+    many = [f"LY20261127{i:06d}" for i in range(1, 1301)]
+    for tid in (many[0], many[777], many[-1]):
+        state.withhold(tid, "hidden")
+    assert w & set(many) == {many[0], many[777], many[-1]}
     state.close()
