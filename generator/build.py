@@ -163,8 +163,6 @@ def warm_up(config: BuildConfig) -> None:
     about 0.4 s longer than the next ones (measured at 10,000 tickets).
     """
     from . import profiles  # noqa: F401 - imports pandas, which the department pages use
-    from .pages import listings  # noqa: F401
-    from .sections import load_sections
     from .render import environment
 
     cached_catalog(config.catalog_dir)
@@ -526,12 +524,7 @@ def _incremental(config: BuildConfig, catalog: Catalog, state: State, live: Path
     if not changes and not content_changed:
         report.seconds = time.perf_counter() - t_start
         return report
-    faulted = {
-        r["id"] for r in state.query(
-            "SELECT id FROM withheld WHERE substr(reason, 1, ?) = ? OR substr(reason, 1, ?) = ?",
-            (len(HELD_BACK), HELD_BACK, len(INVALID), INVALID),
-        )
-    }
+    faulted = state.withheld_for((HELD_BACK, INVALID))
     # Tickets left out for a fault are tried again: the fault may be gone.
     ids = list(dict.fromkeys([*(c.ticket_id for c in changes), *sorted(faulted)]))
     quarantined = {c.ticket_id for c in changes if c.type == QUARANTINED}

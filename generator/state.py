@@ -259,6 +259,11 @@ class State:
     def withheld_ids(self) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT id FROM withheld")}
 
+    def withheld_for(self, prefixes: tuple[str, ...]) -> set[str]:
+        """The ids withheld for a reason starting with one of `prefixes` (the faults)."""
+        sql, params = _reason_starts(prefixes)
+        return {r[0] for r in self.db.execute(f"SELECT id FROM withheld WHERE {sql}", params)}
+
     def is_public(self, ticket_id: str) -> bool:
         return self.db.execute("SELECT 1 FROM rows WHERE id=?", (ticket_id,)).fetchone() is not None
 
@@ -324,8 +329,8 @@ class Withheld:
         self.state = state
         self._added: set[str] = set()
         self._dropped: set[str] = set()
-        self._not_fault = "".join(" AND substr(reason, 1, ?) <> ?" for _ in faults)
-        self._params = tuple(x for f in faults for x in (len(f), f))
+        fault, self._params = _reason_starts(faults)
+        self._not_fault = f" AND NOT ({fault})"
 
     def add(self, ticket_id: str) -> None:
         self._added.add(ticket_id)
@@ -351,3 +356,9 @@ class Withheld:
             sql = f"SELECT id FROM withheld WHERE id IN ({','.join('?' * len(part))}){self._not_fault}"
             found.update(r[0] for r in self.state.db.execute(sql, (*part, *self._params)))
         return found
+
+
+def _reason_starts(prefixes: tuple[str, ...]) -> tuple[str, tuple]:
+    """SQL (and its values) true for a withheld row whose reason starts with a prefix."""
+    sql = " OR ".join("substr(reason, 1, ?) = ?" for _ in prefixes) or "0"
+    return sql, tuple(x for p in prefixes for x in (len(p), p))

@@ -35,6 +35,7 @@ import orjson
 from .clock import Clock, SystemClock, format_ts
 from .errors import ApiError
 from .groupcommit import BatchFailed, GroupCommit
+from .journal import _fsync_dir
 from .model import Actor, EventType, Ticket, TicketCreate
 from .service import Service
 
@@ -187,11 +188,7 @@ class IdempotencyRecords:
 
 def _sync_dirs(dirs: list[Path]) -> None:
     for d in dict.fromkeys(dirs):
-        fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _fsync_dir(d)
 
 
 def file_ticket(
