@@ -106,8 +106,7 @@ def test_search_finds_a_ticket_by_a_chinese_word(served, page):
     page.goto(f"{base}/search/")
     page.select_option("#shoufa-range", "all")
     # Choosing the range remounts the search box once its shards are fetched: type after that.
-    page.wait_for_load_state("networkidle")
-    page.wait_for_selector(".pagefind-ui__search-input")
+    page.wait_for_selector('#search[data-range="all"] .pagefind-ui__search-input')
     page.fill(".pagefind-ui__search-input", "物业")
     page.wait_for_selector(".pagefind-ui__result-link", timeout=30000)
     page.wait_for_timeout(500)

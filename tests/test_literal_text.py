@@ -205,8 +205,7 @@ def test_search_results_show_the_text_literally(served, page, word):
     page.goto(f"{base}/search/")
     page.select_option("#shoufa-range", "all")
     # Choosing the range remounts the search box once its shards are fetched: type after that.
-    page.wait_for_load_state("networkidle")
-    page.wait_for_selector(".pagefind-ui__search-input")
+    page.wait_for_selector('#search[data-range="all"] .pagefind-ui__search-input')
     page.fill(".pagefind-ui__search-input", word)
     page.wait_for_selector(".pagefind-ui__result-link", timeout=30000)
     page.wait_for_timeout(800)  # let every result and excerpt render
@@ -227,8 +226,7 @@ def test_a_search_term_with_markup_is_not_run(served, page):
     page.goto(f"{base}/search/")
     page.select_option("#shoufa-range", "all")
     # Choosing the range remounts the search box once its shards are fetched: type after that.
-    page.wait_for_load_state("networkidle")
-    page.wait_for_selector(".pagefind-ui__search-input")
+    page.wait_for_selector('#search[data-range="all"] .pagefind-ui__search-input')
     page.fill(".pagefind-ui__search-input", '<img src=x onerror="window.__pwned=9">')
     page.wait_for_timeout(1500)
     _inert(page)

@@ -14,8 +14,14 @@
     }
   }
 
-  function mount(days) {
+  var mounted = null;  // the range the box searches now
+
+  function mount(days, range) {
     var el = document.getElementById("search");
+    var key = range + ":" + days.join(",");
+    if (key === mounted) { return; }  // same days: keep the box (and what was typed)
+    mounted = key;
+    el.removeAttribute("data-range");
     el.innerHTML = "";
     if (!days.length) {
       el.textContent = "搜索索引正在生成，请稍后再试。";
@@ -38,6 +44,7 @@
         search_label: "搜索工单"
       }
     });
+    el.setAttribute("data-range", range);  // for scripts and tests: which range is mounted
   }
 
   function start() {
@@ -55,7 +62,7 @@
           days = days.filter(function (d) { return d >= cutoff; });
           if (!days.length) { days = data.days.slice(0, n); }
         }
-        mount(days);
+        mount(days, range.value);
       }
       range.addEventListener("change", pick);
       pick();
