@@ -38,7 +38,7 @@ from .pages.context import Site
 from .public import private_literals
 from .redact import RedactionError
 from .render import Output
-from .rows import Row, buckets, row_for
+from .rows import Row, buckets, row_for, sitemap_buckets
 from .sections import load_sections
 from .shell import Layout, build_shell, load_layout
 from .state import State, Withheld
@@ -597,7 +597,7 @@ def _incremental(config: BuildConfig, catalog: Catalog, state: State, live: Path
                         deletions += ticket_feed_paths(tid)
                     if old is None:
                         continue  # was not on the site, is not now: nothing else changes
-                affected |= buckets(old) | buckets(new)
+                affected |= buckets(old) | buckets(new) | sitemap_buckets(old, new)
                 moved |= buckets(old) ^ buckets(new)
                 before.append(old)
                 after.append(new)

@@ -131,5 +131,12 @@ def buckets(row: Row | None) -> set[str]:
             out.add(f"{dim}/{value}/{row.day}")
             out.add(f"{dim}/{value}")
     out.add(f"status/{row.status}")
-    out.add(f"sitemap/{row.day}")
     return out
+
+
+def sitemap_buckets(old: Row | None, new: Row | None) -> set[str]:
+    """The day sitemaps a change alters. They list each ticket's id and the date of its
+    last change, nothing else, so a change within the same day and date alters none."""
+    if old and new and old.day == new.day and old.updated_at[:10] == new.updated_at[:10]:
+        return set()
+    return {f"sitemap/{r.day}" for r in (old, new) if r is not None}

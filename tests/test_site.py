@@ -308,3 +308,39 @@ def test_withheld_ids_in_the_state_leave_out_tickets_withheld_for_a_fault(tmp_pa
         state.withhold(tid, "hidden")
     assert w & set(many) == {many[0], many[777], many[-1]}
     state.close()
+
+
+def test_a_days_sitemap_is_rendered_again_only_when_a_tickets_date_of_change_moves(tmp_path, monkeypatch):
+    """A day's sitemap lists its tickets' ids and dates of last change: a second reply on
+    the same date leaves it alone (a 10,000-ticket day's sitemap is a megabyte to render
+    and scan), a reply on a later date gives the ticket its new date."""
+    from generator.pages import sitemap
+    from generator.state import State
+
+    b = make_site(tmp_path, tickets=60, days=3, search=False)
+    svc, clock = b.service, b.service.clock
+    t = next(t for t in svc.store.scan() if t.state.status == "in_progress" and t.state.is_public)
+    state = State(b.config.state_dir / "state.sqlite")
+    day = state.get_row(t.id).day
+    state.close()
+    rendered: list[str] = []
+    real = sitemap.render_day
+    monkeypatch.setattr(sitemap, "render_day", lambda site, d: rendered.append(d) or real(site, d))
+    dept = Actor(role=Role.DEPARTMENT, department=t.state.department)
+
+    def lastmod() -> str:
+        text = (b.site / "sitemaps" / f"{day}.xml").read_text()
+        return re.search(rf"tickets/{t.id}/</loc><lastmod>([0-9-]+)<", text)[1]
+
+    clock.advance(days=1)
+    svc.act(t.id, {"action": "reply", "text": "已安排人员现场核实"}, actor=dept)
+    build(b.config)
+    today = clock.now().date().isoformat()
+    assert rendered == [day] and lastmod() == today
+    svc.act(t.id, {"action": "reply", "text": "维修人员已到场"}, actor=dept)
+    build(b.config)
+    assert rendered == [day] and lastmod() == today
+    clock.advance(days=1)
+    svc.act(t.id, {"action": "reply", "text": "已修复"}, actor=dept)
+    build(b.config)
+    assert rendered == [day, day] and lastmod() == clock.now().date().isoformat()
