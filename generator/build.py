@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import shutil
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -160,17 +161,42 @@ def warm_up(config: BuildConfig) -> None:
     the sections), the catalog, every template compiled, the editors' content parsed.
 
     The watcher calls it at start; without it the first change after a restart waited
-    about 0.4 s longer than the next ones (measured at 10,000 tickets).
+    about 0.4 s longer than the next ones (measured at 10,000 tickets). It also starts
+    reading the build state into the system's file cache (see `prefetch`).
     """
     from . import profiles  # noqa: F401 - imports pandas, which the department pages use
     from .render import environment
 
+    state = config.state_dir / "state.sqlite"
+    threading.Thread(target=prefetch, args=([state, state.with_name(state.name + "-wal")],),
+                     name="state-prefetch", daemon=True).start()
     cached_catalog(config.catalog_dir)
     load_sections()
     env = environment()
     for name in env.list_templates(filter_func=lambda n: n.endswith((".html", ".xml", ".txt"))):
         env.get_template(name)
     _content(config)
+
+
+def prefetch(paths: Iterable[Path]) -> int:
+    """Read files through once, so that the system's file cache holds them; return the bytes read.
+
+    The warm-up reads the build state this way (1.2 GB at a million tickets, a few
+    seconds in the background). Every change reads rows from all over it; after the
+    state fell out of the cache (a restart after a full build wrote 46 GB of pages),
+    each change waited for the disk: measured at 100,000 tickets with the cache
+    dropped, 0.29-0.46 s a change instead of 0.17-0.25 s once the state was read.
+    """
+    buf = bytearray(1 << 20)
+    total = 0
+    for path in paths:
+        try:
+            with open(path, "rb", buffering=0) as fh:
+                while n := fh.readinto(buf):
+                    total += n
+        except FileNotFoundError:
+            continue
+    return total
 
 
 # -- full build ------------------------------------------------------------------

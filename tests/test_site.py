@@ -260,6 +260,13 @@ def test_the_watcher_warms_up_before_the_first_change(tmp_path):
     loaded = {t.name for t in env.cache.values()} if env.cache is not None else set()
     for name in ("ticket.html", "listing.html", "home.html", "value_index.html", "profile.html"):
         assert name in loaded, f"{name} not compiled by the warm-up"
+    # It also reads the build state through in the background (every change reads rows
+    # from all over it): all of it, the write-ahead log too, and a missing file is no error.
+    from generator.build import prefetch
+
+    state = b.config.state_dir / "state.sqlite"
+    files = [state, state.with_name("state.sqlite-wal"), state.with_name("absent")]
+    assert prefetch(files) == sum(f.stat().st_size for f in files[:2] if f.exists()) > 0
 
 
 def test_an_incremental_build_stops_at_the_id_of_a_withheld_ticket(tmp_path, monkeypatch):
