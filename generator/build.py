@@ -14,6 +14,8 @@ import dataclasses
 import fcntl
 import hashlib
 import logging
+import math
+import multiprocessing
 import os
 import re
 import shutil
@@ -312,30 +314,37 @@ def _full(config: BuildConfig, catalog: Catalog) -> BuildReport:
                 prepare = getattr(section, "prepare", None)
                 if prepare is not None:
                     prepare(site)
-        with timer.stage("listings"):
-            for out in _all_listings(site):
-                scanner.check(out)
-                writer.write(out)
-        with timer.stage("sections"):
-            home.refresh_extras(site)
-            for section in load_sections():
-                for out in section.full(site):
+        # The listing pages are rendered in worker processes while this one makes the
+        # sections, feeds and exports: their stage times overlap.
+        t_listings = time.perf_counter()
+        keys = list(_listing_keys(site))
+        with _listings(site, setup, tmp_state, scanner, keys, config.workers) as listing_pages:
+            with timer.stage("sections"):
+                home.refresh_extras(site)
+                for section in load_sections():
+                    for out in section.full(site):
+                        scanner.check(out)
+                        writer.write(out)
+            with timer.stage("sections"):
+                _backlinks(config, store, state, setup, scanner, writer, report)
+            with timer.stage("feeds"):
+                from .pages import feeds as feed_pages
+
+                for out in feed_pages.render_all(site):
                     scanner.check(out)
                     writer.write(out)
-        with timer.stage("sections"):
-            _backlinks(config, store, state, setup, scanner, writer, report)
-        with timer.stage("feeds"):
-            from .pages import feeds as feed_pages
+            with timer.stage("slow lane"):
+                from . import slowlane
 
-            for out in feed_pages.render_all(site):
-                scanner.check(out)
-                writer.write(out)
-        with timer.stage("slow lane"):
-            from . import slowlane
-
-            for out in slowlane.render_all(site, staging, scanner):
-                scanner.check(out)
-                writer.write(out)
+                for out in slowlane.render_all(site, staging, scanner):
+                    scanner.check(out)
+                    writer.write(out)
+            for hashes, size, findings in listing_pages:
+                writer.hashes.update(hashes)
+                writer.written += hashes
+                writer.bytes += size
+                scanner.findings += findings
+            report.stages["listings"] = time.perf_counter() - t_listings
         existing = _existing(staging)
         for out in (home.render(site, existing=existing), *sitemap.render_index(site, existing)):
             scanner.check(out)
@@ -394,26 +403,85 @@ def _site(config, catalog, state, layout, now, episodes) -> Site:
     )
 
 
-def _all_listings(site: Site) -> Iterator[Output]:
+def _listing_keys(site: Site) -> Iterator[str]:
+    """Every listing page of a full build, as the bucket keys `_render_bucket` renders."""
     st = site.state
     for r in st.query("SELECT DISTINCT day, chunk FROM rows ORDER BY day, chunk"):
-        yield listings.render_day(site, r["day"], r["chunk"])
+        yield f"day/{r['day']}/{r['chunk']}"
     for r in st.query("SELECT DISTINCT status, day, chunk FROM rows ORDER BY status, day, chunk"):
-        yield listings.render_status_day(site, r["status"], r["day"], r["chunk"])
+        yield f"status/{r['status']}/{r['day']}/{r['chunk']}"
     for status in ("open", "overdue", "closed"):
-        yield listings.render_status_index(site, status)
+        yield f"status/{status}"
     for dim, (column, _) in listings.DIMS.items():
         for r in st.query(f"SELECT DISTINCT {column} AS v, day FROM rows WHERE {column} IS NOT NULL ORDER BY v, day"):
-            yield listings.render_value_day(site, dim, r["v"], r["day"])
+            yield f"{dim}/{r['v']}/{r['day']}"
         values = [r["v"] for r in st.query(f"SELECT DISTINCT {column} AS v FROM rows WHERE {column} IS NOT NULL ORDER BY v")]
         if dim == "department":
             values = sorted(set(values) | set(site.catalog.department_by_code))
         for v in values:
-            yield _value_index(site, dim, v)
-    yield listings.render_tickets_index(site)
-    yield listings.render_departments_index(site)
+            yield f"{dim}/{v}"
+    yield "tickets"
+    yield "departments"
     for r in st.query("SELECT DISTINCT day FROM rows ORDER BY day"):
-        yield sitemap.render_day(site, r["day"])
+        yield f"sitemap/{r['day']}"
+
+
+ListingResult = tuple[dict[str, str], int, list[str]]  # (hashes of the files written, bytes, leak findings)
+_LISTING: tuple[Site, LeakScanner, Path] | None = None
+LISTING_BATCH = 40
+
+
+@contextlib.contextmanager
+def _listings(site: Site, setup: WorkerSetup, state_path: Path, scanner: LeakScanner, keys: list[str],
+              workers: int) -> Iterator[Iterator[ListingResult]]:
+    """Render, scan and write the listing pages of a full build; give what each batch wrote.
+
+    Worker processes, forked from this one (so they share the leak scanner's sets of
+    withheld ids and phone numbers without copying them), read the committed state on
+    their own connection, while this process goes on with other work. With one worker,
+    everything is done here, at once.
+    """
+    global _LISTING
+    if workers <= 1:
+        _LISTING = (site, scanner, setup.out_dir)
+        try:
+            yield iter([_listing_batch(keys)])
+        finally:
+            _LISTING = None
+        return
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                               initializer=_listing_init, initargs=(setup, state_path, scanner))
+    try:
+        # Interleaved batches: the big day pages and the small value pages spread evenly.
+        n = max(1, math.ceil(len(keys) / LISTING_BATCH))
+        futures = [pool.submit(_listing_batch, keys[i::n]) for i in range(n)]
+        yield (f.result() for f in futures)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _listing_init(setup: WorkerSetup, state_path: Path, scanner: LeakScanner) -> None:
+    global _LISTING
+    catalog = cached_catalog(setup.catalog_dir)
+    site = Site(
+        layout=setup.layout, catalog=catalog, state=State.reader(state_path), now=setup.now, base=setup.base,
+        episodes_by_ticket=setup.episodes_by_ticket, site_url=setup.site_url,
+        content_dir=setup.content_dir, drafts=setup.drafts,
+    )
+    _LISTING = (site, scanner, setup.out_dir)
+
+
+def _listing_batch(keys: list[str]) -> ListingResult:
+    assert _LISTING is not None
+    site, scanner, root = _LISTING
+    scanner = dataclasses.replace(scanner, findings=[])
+    writer = publish.Writer(root, staging=True)
+    for key in keys:
+        out = _render_bucket(site, key)
+        if out is not None:
+            scanner.check(out)
+            writer.write(out)
+    return writer.hashes, writer.bytes, scanner.findings
 
 
 def _value_index(site: Site, dim: str, value: str) -> Output:

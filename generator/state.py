@@ -163,6 +163,17 @@ class State:
         if self.get_meta("schema") is None:
             self.set_meta("schema", str(SCHEMA_VERSION))
 
+    @classmethod
+    def reader(cls, path: Path) -> State:
+        """A read-only connection to an existing state (full-build workers)."""
+        self = cls.__new__(cls)
+        self.path = Path(path)
+        self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA busy_timeout=30000")
+        self.db.execute("PRAGMA cache_size=-65536")
+        return self
+
     def close(self) -> None:
         self.db.close()
 

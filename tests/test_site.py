@@ -351,3 +351,37 @@ def test_a_days_sitemap_is_rendered_again_only_when_a_tickets_date_of_change_mov
     svc.act(t.id, {"action": "reply", "text": "已修复"}, actor=dept)
     build(b.config)
     assert rendered == [day, day] and lastmod() == clock.now().date().isoformat()
+
+
+def test_a_full_build_in_worker_processes_equals_one_in_a_single_process(tmp_path):
+    """Listing pages are rendered by worker processes (forked, reading the state on their
+    own connection) while the build process makes the sections: the site is the same."""
+    b = make_site(tmp_path / "one", tickets=150, days=5, search=False)  # one process
+    two = b.config.__class__(**{**b.config.__dict__, "site_dir": tmp_path / "two-site",
+                                "state_dir": tmp_path / "two-state", "workers": 2})
+    report = build(two, full=True)
+    assert report.stages["listings"] > 0
+    one, other = _snapshot(b.site), _snapshot(two.site_dir.resolve())
+    assert len(one) > 300
+    assert sorted(k for k in set(one) | set(other) if one.get(k) != other.get(k) and not k.startswith("open-data/")) == []
+
+
+def test_a_leak_on_a_listing_page_rendered_by_a_worker_process_stops_the_build(tmp_path, monkeypatch):
+    from generator.leakscan import LeakError
+    from generator.pages import listings
+    from generator.render import Output
+
+    b = make_site(tmp_path, tickets=30, days=2, search=False)
+    live = b.config.site_dir.resolve()
+    before = _snapshot(live)
+    real = listings.render_day
+
+    def leaky(site, day, chunk):  # a day page that shows a citizen's phone number
+        out = real(site, day, chunk)
+        return Output(out.path, out.scan_text + f"<p>{b.private_phone}</p>", ids=out.ids, key=out.key)
+
+    monkeypatch.setattr(listings, "render_day", leaky)
+    config = b.config.__class__(**{**b.config.__dict__, "workers": 2})
+    with pytest.raises(LeakError, match=r"tickets/\d{4}/\d\d/\d\d/index.html: a citizen's phone number"):
+        build(config, full=True)
+    assert b.config.site_dir.resolve() == live and _snapshot(live) == before
