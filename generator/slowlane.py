@@ -62,6 +62,9 @@ EXPORT_FIELDS = [
 ]
 
 
+FIELD_NAMES = [f for f, _ in EXPORT_FIELDS]
+
+
 def _local(ts: str | None) -> str:
     return parse_ts(ts).astimezone(SHANGHAI).strftime("%Y-%m-%dT%H:%M:%S+08:00") if ts else ""
 
@@ -139,15 +142,16 @@ def write_exports(
         head = orjson.dumps({"month": month, "count": count, "fields": dict(EXPORT_FIELDS)})
         with open(tmps[0], "w", encoding="utf-8", newline="") as fc, open(tmps[1], "wb") as fj:
             fc.write("\ufeff")
-            w = csv.DictWriter(fc, fieldnames=[f for f, _ in EXPORT_FIELDS], lineterminator="\n")
-            w.writeheader()
+            csv.writer(fc, lineterminator="\n").writerow(FIELD_NAMES)
             fj.write(head[:-1] + b',"tickets":[')
             first = True
             for records in export_chunks(site, month):
                 buf = io.StringIO()
-                cw = csv.DictWriter(buf, fieldnames=[f for f, _ in EXPORT_FIELDS], lineterminator="\n")
-                for rec in records:
-                    cw.writerow({k: ("" if v is None else v) for k, v in rec.items()})
+                # A plain writer over the values in field order: DictWriter's per-field
+                # lookups were a third of the export's time.
+                csv.writer(buf, lineterminator="\n").writerows(
+                    ["" if v is None else v for v in map(rec.get, FIELD_NAMES)] for rec in records
+                )
                 part = b",".join(orjson.dumps(rec) for rec in records)
                 ids = tuple(r["id"] for r in records)
                 scanner.check(Output(csv_path, buf.getvalue(), ids=ids, key=f"export/{month}"))
