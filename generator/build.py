@@ -544,9 +544,10 @@ def _appeared_or_emptied(state: State, keys: set[str]) -> set[str]:
     return out
 
 
-def _neighbour_buckets(state: State, keys: set[str]) -> set[str]:
-    """The day pages next to the given day buckets: they link to each other (prev/next),
-    so a day bucket that appears or empties changes its neighbours too."""
+def _linked_buckets(state: State, keys: set[str]) -> set[str]:
+    """The pages that link to the given day buckets, for those that appear or empty: the
+    days next to it (prev/next links) and the other pages of the same day (the pager of
+    a day cut in pages of CHUNK tickets)."""
     out: set[str] = set()
     for key in _appeared_or_emptied(state, keys):
         parts = key.split("/")
@@ -560,9 +561,11 @@ def _neighbour_buckets(state: State, keys: set[str]) -> set[str]:
             make = lambda d, c, k=parts[0], v=parts[1]: f"{k}/{v}/{d}"  # noqa: E731
         else:
             continue
+        same_day = (day,) if len(parts) > 3 or parts[0] == "day" else ()  # the pages with a pager
         for near in (
             state.query(f"SELECT max(day) AS d FROM rows WHERE {where} AND day < ?", (*params, day))[0]["d"],
             state.query(f"SELECT min(day) AS d FROM rows WHERE {where} AND day > ?", (*params, day))[0]["d"],
+            *same_day,
         ):
             if near:
                 chunks = state.query(f"SELECT DISTINCT chunk FROM rows WHERE {where} AND day=?", (*params, near))
@@ -704,7 +707,7 @@ def _incremental(config: BuildConfig, catalog: Catalog, state: State, live: Path
         with timer.stage("listings"):
             # Only a bucket a row entered or left can appear or empty (and so change the
             # prev/next links of its neighbours); a reply leaves every bucket in place.
-            affected |= _neighbour_buckets(state, moved)
+            affected |= _linked_buckets(state, moved)
             for key in sorted(affected):
                 gone = _empty_bucket_path(state, key)
                 if gone is not None:  # a full build would not make this page at all

@@ -117,11 +117,10 @@ def buckets(row: Row | None) -> set[str]:
     if row is None:
         return set()
     out = {
-        # The first chunk of a day links to the others, so it changes with any of them.
+        # (The other pages of the day list this one in their pager: when it appears or
+        # empties, the build renders them too, see build._linked_buckets.)
         f"day/{row.day}/{row.chunk}",
-        f"day/{row.day}/1",
         f"status/{row.status}/{row.day}/{row.chunk}",
-        f"status/{row.status}/{row.day}/1",
         "home",
         "tickets",
         "departments",

@@ -385,3 +385,33 @@ def test_a_leak_on_a_listing_page_rendered_by_a_worker_process_stops_the_build(t
     with pytest.raises(LeakError, match=r"tickets/\d{4}/\d\d/\d\d/index.html: a citizen's phone number"):
         build(config, full=True)
     assert b.config.site_dir.resolve() == live and _snapshot(live) == before
+
+
+def test_a_new_page_of_a_day_shows_in_every_page_of_that_days_pager(tmp_path, monkeypatch):
+    """A busy day's listing is cut in pages of CHUNK tickets, each listing all pages of
+    the day. When a ticket starts a new page, every page of the day links to it, in
+    the day's listing and the status listings: incremental equals full."""
+    from generator import rows
+    from generator.pages import listings
+    from intake_api.model import TicketCreate
+
+    monkeypatch.setattr(rows, "CHUNK", 4)
+    monkeypatch.setattr(listings, "CHUNK", 4)
+    b = make_site(tmp_path / "one", tickets=40, days=2, search=False)
+    svc, op = b.service, Actor(role=Role.OPERATOR)
+    for i in range(6):  # new tickets today: at least one new page of four
+        svc.create(TicketCreate(channel="web", content=f"河东区九曲街道第{i}个路灯不亮，晚上出行不安全。", area="河东区"), actor=op)
+        build(b.config)
+    t = next(t for t in svc.store.scan() if t.state.status == "in_progress" and t.state.is_public)
+    svc.act(t.id, {"action": "resolve", "text": "已处理完毕"}, actor=Actor(role=Role.DEPARTMENT, department=t.state.department))
+    build(b.config)
+    full = b.config.__class__(**{**b.config.__dict__, "site_dir": tmp_path / "full-site", "state_dir": tmp_path / "full-state"})
+    build(full, full=True)
+    fresh, after = _snapshot(full.site_dir.resolve()), _snapshot(b.site)
+    # (Department pages carry the hourly profiles, which the full build computes afresh.)
+    after = {k: v for k, v in after.items() if not re.fullmatch(r"departments/[^/]+/index.html", k)}
+    fresh = {k: v for k, v in fresh.items() if not re.fullmatch(r"departments/[^/]+/index.html", k)}
+    assert any(re.fullmatch(r"tickets/\d{4}/\d\d/\d\d/3/index.html", k) for k in fresh)  # pages 1-3 and more
+    own = ("open-data/", "reports/", "feeds/reports.", "search/")
+    diff = sorted(k for k in set(fresh) | set(after) if fresh.get(k) != after.get(k) and not k.startswith(own))
+    assert diff == [], diff
