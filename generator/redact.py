@@ -203,7 +203,11 @@ _CN_STRETCH_RE = re.compile(
 
 def _fold(text: str) -> str:
     """Fold width and disguised separators and drop invisible characters."""
-    return _INVISIBLE_RE.sub("", _widen(text))
+    for wide, narrow in _COMMON_WIDE:
+        if wide in text:
+            text = text.replace(wide, narrow)
+    # One scan for both: the table maps no invisible character and only to ASCII.
+    return _FOLD_RE.sub(_fold_all_match, text)
 
 
 # The full-width punctuation of Chinese prose: nearly every character _WIDTH_RE finds in a
@@ -225,6 +229,27 @@ def _widen(text: str) -> str:
 
 def _fold_match(m: re.Match[str]) -> str:
     return m.group().translate(_WIDTH_TABLE)
+
+
+def _class_codepoints(chars: str) -> Iterator[int]:
+    """Yield the code points of a character class body made of characters and "a-b" ranges."""
+    i = 0
+    while i < len(chars):
+        if chars[i + 1 : i + 2] == "-" and i + 2 < len(chars):
+            yield from range(ord(chars[i]), ord(chars[i + 2]) + 1)
+            i += 3
+        else:
+            yield ord(chars[i])
+            i += 1
+
+
+_FOLD_TABLE: dict[int, str | None] = {**dict.fromkeys(_class_codepoints(_INVISIBLE)), **_WIDTH_TABLE}
+_FOLD_CLASS = _char_class(_FOLD_TABLE)
+_FOLD_RE = re.compile(_FOLD_CLASS * 2 + "*")
+
+
+def _fold_all_match(m: re.Match[str]) -> str:
+    return m.group().translate(_FOLD_TABLE)
 
 
 def normalize_digits(text: str) -> str:
@@ -842,6 +867,9 @@ def _literal_set(literals: PrivateLiterals) -> _LiteralSet:
 
 def _freeze(literals: PrivateLiterals) -> PrivateLiterals:
     """Return literals as tuples of non-empty strings, so that they can be cached."""
+    fields = (literals.names, literals.phones, literals.addresses, literals.others)
+    if all(type(f) is tuple and all(type(v) is str and v for v in f) for f in fields):
+        return literals  # frozen already (the usual case: it is asked once per text)
 
     def values(field: Iterable[object] | str | None) -> tuple[str, ...]:
         if field is None:
@@ -1012,6 +1040,9 @@ class Redactor:
             if rule.id in seen:
                 raise ValueError(f"redaction rule {rule.id!r} is defined twice")
             seen.add(rule.id)
+        # (text, field) -> result, for texts that none of the literals they were given could
+        # touch: departments' replies and callers' comments repeat, word for word.
+        self._plain: dict[tuple[str, str], Redacted] = {}
 
     def redact(
         self, text: str, *, field: str = "content", literals: PrivateLiterals | None = None
@@ -1023,6 +1054,25 @@ class Redactor:
             return Redacted(text, ())
         budget = _Budget(self.time_budget)
         folded = _Folded(text)
+        if literals is not None and _may_hold(folded.n1, _freeze(literals)):
+            return self._redact(text, field, folded, budget, literals)
+        # Without a literal in it, the text's result is the same whatever the literals.
+        if len(text) > _PLAIN_CACHE_CHARS:
+            return self._redact(text, field, folded, budget, None)
+        key = (text, field)
+        result = self._plain.get(key)
+        if result is None:
+            result = self._redact(text, field, folded, budget, None)
+            if len(self._plain) >= _PLAIN_CACHE:
+                del self._plain[next(iter(self._plain))]
+            self._plain[key] = result
+        else:
+            budget.check()
+        return result
+
+    def _redact(
+        self, text: str, field: str, folded: _Folded, budget: _Budget, literals: PrivateLiterals | None
+    ) -> Redacted:
         cands = self._find(folded, budget, literals)
         cands += self._editor_literal_hits(folded.n1, field)
         if not folded.identical:  # back to the coordinates of the original text
@@ -1081,6 +1131,32 @@ class Redactor:
                     if m.end() > m.start()
                 ]
         return found
+
+
+_PLAIN_CACHE = 1024  # texts
+_PLAIN_CACHE_CHARS = 1000  # longer texts (a citizen's own account) rarely repeat
+
+
+def _may_hold(n1: str, literals: PrivateLiterals) -> bool:
+    """Return whether a literal can be found in the normalised text n1 (or in a window of it).
+
+    `_literal_hits` looks for a text value only where it occurs in n1 without whitespace,
+    and for a digit value only where its digits occur in the digits of the text it
+    scans: n1, or a window of n1 with Chinese numerals read as digits (a stretch of
+    n1.translate(_CN_TABLE), perhaps with findings masked, which only takes digits away).
+    A value in none of those cannot be found, and the literals change nothing.
+    """
+    lits = _literal_set(literals)
+    if lits.text:
+        flat = "".join(n1.split())
+        if any(v in flat for _kind, values in lits.text for v in values):
+            return True
+    if lits.digits:
+        digits = _NOT_DIGIT_RE.sub("", n1)
+        cn_digits = _NOT_DIGIT_RE.sub("", n1.translate(_CN_TABLE)) if _CN_RE.search(n1) else digits
+        if any(v in digits or v in cn_digits for _kind, values in lits.digits for v in values):
+            return True
+    return False
 
 
 def _run_editor_regex(rule: _EditorRule, text: str, budget: _Budget) -> list[Any]:
