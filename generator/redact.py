@@ -868,8 +868,10 @@ def _literal_set(literals: PrivateLiterals) -> _LiteralSet:
 def _freeze(literals: PrivateLiterals) -> PrivateLiterals:
     """Return literals as tuples of non-empty strings, so that they can be cached."""
     fields = (literals.names, literals.phones, literals.addresses, literals.others)
-    if all(type(f) is tuple and all(type(v) is str and v for v in f) for f in fields):
-        return literals  # frozen already (the usual case: it is asked once per text)
+    if set(map(type, fields)) == {tuple}:
+        values = sum(fields, ())
+        if all(values) and set(map(type, values)) <= {str}:
+            return literals  # frozen already (the usual case: it is asked once per text)
 
     def values(field: Iterable[object] | str | None) -> tuple[str, ...]:
         if field is None:
