@@ -51,6 +51,7 @@ def _elapsed(t: TicketPublic) -> list[tuple[str, str]]:
 
 def render(site: Site, t: TicketPublic) -> Output:
     names = site.names
+    feeds = ticket_feed_links(site, t.id)
     html = site.page(
         "ticket.html",
         title=f"{t.title} {t.id}",
@@ -62,8 +63,8 @@ def render(site: Site, t: TicketPublic) -> Output:
         redaction_labels=REDACTION_LABELS,
         episodes=site.episodes_by_ticket.get(t.id, []),
         description=f"{t.title}：{t.content[:60]}",
-        feeds=ticket_feed_links(site, t.id),
-        ticket_feeds=ticket_feed_links(site, t.id),
+        feeds=feeds,
+        ticket_feeds=feeds,
         timeline=_timeline(t.timeline, site.base),
     )
     # The page is the template applied to `t` (and editors' episode titles), so the leak
