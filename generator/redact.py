@@ -381,6 +381,7 @@ _DATEISH_RE = re.compile(rf"(?<![0-9]){_DATE}(?![0-9])")
 _DATES_ONLY_RE = re.compile(rf"{_DATE}(?:{_S1}{_DATE})*")  # 2026.11.28-2026.12.05
 _PUBLIC_RE = re.compile(r"1[0-2][0-9]|1[0-2][0-9]{3}|9[56][0-9]{3,4}|100[0-9]{2}|[48]00[0-9]{7}")
 _NOT_DIGIT_RE = re.compile(r"[^0-9Xx]")
+_NOT_DIGIT_CN_RE = re.compile("[^0-9Xx" + "".join(_CN_DIGITS.values()) + "]")
 _NOT_DIGIT_NL_RE = re.compile(r"[^0-9Xx\n]")
 _ID18_SHAPE_RE = re.compile(
     r"[1-8][0-9]{5}(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx]"
@@ -1155,7 +1156,8 @@ def _may_hold(n1: str, literals: PrivateLiterals) -> bool:
             return True
     if lits.digits:
         digits = _NOT_DIGIT_RE.sub("", n1)
-        cn_digits = _NOT_DIGIT_RE.sub("", n1.translate(_CN_TABLE)) if _CN_RE.search(n1) else digits
+        # the digits of n1.translate(_CN_TABLE), translating only what is left of it
+        cn_digits = _NOT_DIGIT_CN_RE.sub("", n1).translate(_CN_TABLE) if _CN_RE.search(n1) else digits
         if any(v in digits or v in cn_digits for _kind, values in lits.digits for v in values):
             return True
     return False
