@@ -193,38 +193,27 @@ _WHITESPACE_RE = re.compile(r"\s+")
 # Written out, not as (?:numeral gap){3}: a pattern that starts with a character class
 # lets the engine skip to the next numeral instead of trying every position (it is only
 # searched for, so the trailing gap of the third numeral does not matter).
+_CN_CHAR = "[" + "".join(_CN_DIGITS.values()) + "]"
 _CN_GAP = "(?:[0-9]|" + _S + "){0,4}"
-_CN_STRETCH_RE = re.compile(
-    "[" + "".join(_CN_DIGITS.values()) + "]" + _CN_GAP
-    + "[" + "".join(_CN_DIGITS.values()) + "]" + _CN_GAP
-    + "[" + "".join(_CN_DIGITS.values()) + "]"
-)
-
-
-def _fold(text: str) -> str:
-    """Fold width and disguised separators and drop invisible characters."""
-    for wide, narrow in _COMMON_WIDE:
-        if wide in text:
-            text = text.replace(wide, narrow)
-    # One scan for both: the table maps no invisible character and only to ASCII.
-    return _FOLD_RE.sub(_fold_all_match, text)
-
+_CN_STRETCH_RE = re.compile(_CN_CHAR + _CN_GAP + _CN_CHAR + _CN_GAP + _CN_CHAR)
 
 # The full-width punctuation of Chinese prose: nearly every character _WIDTH_RE finds in a
-# page. Each is replaced in one C pass (str.replace) rather than one Python call per match.
+# page. Each is replaced in one C pass (str.replace) rather than one Python call per match;
+# the tables map characters one to one, to ASCII characters they do not map, so replacing
+# some of them first and the rest after gives the same text.
 _COMMON_WIDE = tuple((ch, _WIDTH_TABLE[ord(ch)]) for ch in "，（）：；［］！？·")
 
 
-def _widen(text: str) -> str:
-    """Return text.translate(_WIDTH_TABLE), without translate's cost per character.
-
-    The table maps characters one to one, to ASCII characters that it does not map, so
-    replacing some of them first and the rest after gives the same text.
-    """
+def _narrow_common(text: str) -> str:
     for wide, narrow in _COMMON_WIDE:
         if wide in text:
             text = text.replace(wide, narrow)
-    return _WIDTH_RE.sub(_fold_match, text)
+    return text
+
+
+def _widen(text: str) -> str:
+    """Return text.translate(_WIDTH_TABLE), without translate's cost per character."""
+    return _WIDTH_RE.sub(_fold_match, _narrow_common(text))
 
 
 def _fold_match(m: re.Match[str]) -> str:
@@ -243,9 +232,18 @@ def _class_codepoints(chars: str) -> Iterator[int]:
             i += 1
 
 
-_FOLD_TABLE: dict[int, str | None] = {**dict.fromkeys(_class_codepoints(_INVISIBLE)), **_WIDTH_TABLE}
-_FOLD_CLASS = _char_class(_FOLD_TABLE)
-_FOLD_RE = re.compile(_FOLD_CLASS * 2 + "*")
+# Width folding and invisible characters in one table and one scan (no character is in
+# both, and folding maps to ASCII only).
+_FOLD_TABLE: dict[int, str | None] = {
+    **dict.fromkeys(_class_codepoints(_INVISIBLE)),
+    **_WIDTH_TABLE,
+}
+_FOLD_RE = re.compile(_char_class(_FOLD_TABLE) * 2 + "*")  # [x][x]*, as _INVISIBLE_RE
+
+
+def _fold(text: str) -> str:
+    """Fold width and disguised separators and drop invisible characters."""
+    return _FOLD_RE.sub(_fold_all_match, _narrow_common(text))
 
 
 def _fold_all_match(m: re.Match[str]) -> str:
@@ -1030,6 +1028,10 @@ def _compile_rule(rule: object) -> _EditorRule:
 # ------------------------------------------------------------------------- redactor
 
 
+_PLAIN_CACHE = 2048  # texts the redactor remembers
+_PLAIN_CACHE_CHARS = 1000  # longer texts (a citizen's own account) rarely repeat
+
+
 class Redactor:
     """Remove personal data from texts, with the editors' rules and a time budget."""
 
@@ -1074,7 +1076,12 @@ class Redactor:
         return result
 
     def _redact(
-        self, text: str, field: str, folded: _Folded, budget: _Budget, literals: PrivateLiterals | None
+        self,
+        text: str,
+        field: str,
+        folded: _Folded,
+        budget: _Budget,
+        literals: PrivateLiterals | None,
     ) -> Redacted:
         cands = self._find(folded, budget, literals)
         cands += self._editor_literal_hits(folded.n1, field)
@@ -1136,10 +1143,6 @@ class Redactor:
         return found
 
 
-_PLAIN_CACHE = 2048  # texts
-_PLAIN_CACHE_CHARS = 1000  # longer texts (a citizen's own account) rarely repeat
-
-
 def _may_hold(n1: str, literals: PrivateLiterals) -> bool:
     """Return whether a literal can be found in the normalised text n1 (or in a window of it).
 
@@ -1157,7 +1160,9 @@ def _may_hold(n1: str, literals: PrivateLiterals) -> bool:
     if lits.digits:
         digits = _NOT_DIGIT_RE.sub("", n1)
         # the digits of n1.translate(_CN_TABLE), translating only what is left of it
-        cn_digits = _NOT_DIGIT_CN_RE.sub("", n1).translate(_CN_TABLE) if _CN_RE.search(n1) else digits
+        cn_digits = (
+            _NOT_DIGIT_CN_RE.sub("", n1).translate(_CN_TABLE) if _CN_RE.search(n1) else digits
+        )
         if any(v in digits or v in cn_digits for _kind, values in lits.digits for v in values):
             return True
     return False

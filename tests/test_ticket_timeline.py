@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from jinja2 import UndefinedError
 
 from generator.pages.ticket import _timeline
 from generator.public import PublicEvent
@@ -107,7 +108,7 @@ def test_each_event_alone(spec):
 
 def test_a_missing_detail_fails_as_it_did_in_the_template():
     events = _events([("dispatched", {"why": "x"}, None)])  # no "deadlines"
-    with pytest.raises(Exception):
+    with pytest.raises(UndefinedError):
         environment().from_string(JINJA_LOOP).render(t=_T(events), base="/")
     with pytest.raises(KeyError):
         _timeline(events, "/")
