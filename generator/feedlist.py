@@ -42,24 +42,31 @@ def ticket_feed_links(site: Site, ticket_id: str) -> list[tuple[str, str, str]]:
 
 def _event_text(e: PublicEvent, t: TicketPublic) -> str:
     d = e.details
-    extra = {
-        "received": f"通过{d.get('channel', '')}受理。\n\n【诉求内容】{t.content}",
-        "dispatched": str(d.get("why", "")),
-        "redispatched": str(d.get("why", "")),
-        "contacted": f"{d.get('method', '')}诉求人。",
-        "rated": f"{d.get('via', '')}：{d.get('satisfaction', '')}，问题{'已解决' if d.get('solved') else '未解决'}。" if d else "",
-        "supervised": str(d.get("name", "")),
-        "closed": str(d.get("reason", "")),
-    }.get(e.type, "")
+    typ = e.type
+    if typ == "received":
+        extra = f"通过{d.get('channel', '')}受理。\n\n【诉求内容】{t.content}"
+    elif typ in ("dispatched", "redispatched"):
+        extra = str(d.get("why", ""))
+    elif typ == "contacted":
+        extra = f"{d.get('method', '')}诉求人。"
+    elif typ == "rated":
+        extra = f"{d.get('via', '')}：{d.get('satisfaction', '')}，问题{'已解决' if d.get('solved') else '未解决'}。" if d else ""
+    elif typ == "supervised":
+        extra = str(d.get("name", ""))
+    elif typ == "closed":
+        extra = str(d.get("reason", ""))
+    else:
+        extra = ""
     return "\n".join(x for x in (extra, e.text or "") if x) or e.title
 
 
 def render_ticket_feed(site: Site, t: TicketPublic) -> list[Output]:
     """Both formats of one ticket's feed: every step of its handling, newest first."""
     link = site.absolute(f"tickets/{t.id}/")
-    spec = FeedSpec(ticket_feed_slug(t.id), f"{t.title} {t.id} 办理进展", "本工单每一步办理进展（个人信息已隐去）", f"/tickets/{t.id}/")
+    title = f"{t.title} {t.id}"  # (a property, computed once)
+    spec = FeedSpec(ticket_feed_slug(t.id), f"{title} 办理进展", "本工单每一步办理进展（个人信息已隐去）", f"/tickets/{t.id}/")
     items = [
-        Item(guid=f"{link}#e{e.seq}", title=f"{e.title}（{e.actor}）：{t.title} {t.id}", link=link,
+        Item(guid=f"{link}#e{e.seq}", title=f"{e.title}（{e.actor}）：{title}", link=link,
              published=e.at, updated=e.at, summary=_event_text(e, t), categories=(e.title,))
         for e in t.timeline
     ]

@@ -127,7 +127,8 @@ def _rfc822_c(dt: datetime) -> str:
 def render_feed_direct(spec: FeedSpec, items: list[Item], *, site_url: str, base: str, fallback_time: datetime) -> list[Output]:
     """`render_feed`, byte for byte, written as text (falls back to it when unsure)."""
     strings = [spec.title, spec.description, *(x for i in items for x in (i.guid, i.title, i.link, i.summary, *i.categories))]
-    if any(i.enclosure for i in items) or any(_XML_BAD.search(x) for x in strings) or not all(i.summary and i.title for i in items):
+    # (one search over all of them: "\n" is not a character _XML_BAD looks for)
+    if any(i.enclosure for i in items) or _XML_BAD.search("\n".join(strings)) or not all(i.summary and i.title for i in items):
         return render_feed(spec, items, site_url=site_url, base=base, fallback_time=fallback_time)
     root = site_url.rstrip("/") + base
     rss_path, atom_path = feed_paths(spec.slug)

@@ -114,7 +114,9 @@ _INVISIBLE = (
     "\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff9-\ufffb"
     "\U000e0000-\U000e0fff"
 )
-_INVISIBLE_RE = re.compile(f"[{_INVISIBLE}]+")
+# Written [x][x]* rather than [x]+: a pattern that starts with a character class lets
+# the engine skip ahead to a candidate, which halves the cost of scanning a page.
+_INVISIBLE_RE = re.compile(f"[{_INVISIBLE}][{_INVISIBLE}]*")
 
 _SPACES = "\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000"
 _DASHES = (
@@ -161,7 +163,7 @@ def _char_class(codepoints: Iterable[int]) -> str:
 
 # Most text has none of these: folding is skipped unless one is there (str.translate with a
 # large table costs ~50 ns a character).
-_WIDTH_RE = re.compile(_char_class(_WIDTH_TABLE) + "+")
+_WIDTH_RE = re.compile(_char_class(_WIDTH_TABLE) * 2 + "*")  # [x][x]*, as _INVISIBLE_RE
 
 # Chinese numerals as read out digit by digit (幺 for 1, 两 for 2, 拐 7, 勾 9, 洞 0).
 _CN_DIGITS = {
@@ -188,17 +190,64 @@ _WHITESPACE_RE = re.compile(r"\s+")
 # Three Chinese numerals with at most separators or digits between: every number read out in
 # Chinese numerals has such a stretch; ordinary prose rarely does, so the Chinese reading
 # of a page is made only when it can matter.
-_CN_STRETCH_RE = re.compile("(?:[" + "".join(_CN_DIGITS.values()) + "](?:[0-9]|" + _S + "){0,4}){3}")
+# Written out, not as (?:numeral gap){3}: a pattern that starts with a character class
+# lets the engine skip to the next numeral instead of trying every position (it is only
+# searched for, so the trailing gap of the third numeral does not matter).
+_CN_CHAR = "[" + "".join(_CN_DIGITS.values()) + "]"
+_CN_GAP = "(?:[0-9]|" + _S + "){0,4}"
+_CN_STRETCH_RE = re.compile(_CN_CHAR + _CN_GAP + _CN_CHAR + _CN_GAP + _CN_CHAR)
+
+# The full-width punctuation of Chinese prose: nearly every character _WIDTH_RE finds in a
+# page. Each is replaced in one C pass (str.replace) rather than one Python call per match;
+# the tables map characters one to one, to ASCII characters they do not map, so replacing
+# some of them first and the rest after gives the same text.
+_COMMON_WIDE = tuple((ch, _WIDTH_TABLE[ord(ch)]) for ch in "，（）：；［］！？·")
 
 
-def _fold(text: str) -> str:
-    """Fold width and disguised separators and drop invisible characters."""
-    text = _WIDTH_RE.sub(_fold_match, text)
-    return _INVISIBLE_RE.sub("", text)
+def _narrow_common(text: str) -> str:
+    for wide, narrow in _COMMON_WIDE:
+        if wide in text:
+            text = text.replace(wide, narrow)
+    return text
+
+
+def _widen(text: str) -> str:
+    """Return text.translate(_WIDTH_TABLE), without translate's cost per character."""
+    return _WIDTH_RE.sub(_fold_match, _narrow_common(text))
 
 
 def _fold_match(m: re.Match[str]) -> str:
     return m.group().translate(_WIDTH_TABLE)
+
+
+def _class_codepoints(chars: str) -> Iterator[int]:
+    """Yield the code points of a character class body made of characters and "a-b" ranges."""
+    i = 0
+    while i < len(chars):
+        if chars[i + 1 : i + 2] == "-" and i + 2 < len(chars):
+            yield from range(ord(chars[i]), ord(chars[i + 2]) + 1)
+            i += 3
+        else:
+            yield ord(chars[i])
+            i += 1
+
+
+# Width folding and invisible characters in one table and one scan (no character is in
+# both, and folding maps to ASCII only).
+_FOLD_TABLE: dict[int, str | None] = {
+    **dict.fromkeys(_class_codepoints(_INVISIBLE)),
+    **_WIDTH_TABLE,
+}
+_FOLD_RE = re.compile(_char_class(_FOLD_TABLE) * 2 + "*")  # [x][x]*, as _INVISIBLE_RE
+
+
+def _fold(text: str) -> str:
+    """Fold width and disguised separators and drop invisible characters."""
+    return _FOLD_RE.sub(_fold_all_match, _narrow_common(text))
+
+
+def _fold_all_match(m: re.Match[str]) -> str:
+    return m.group().translate(_FOLD_TABLE)
 
 
 def normalize_digits(text: str) -> str:
@@ -222,7 +271,7 @@ class _Folded:
     __slots__ = ("n1", "_widened")
 
     def __init__(self, text: str) -> None:
-        widened = text.translate(_WIDTH_TABLE)
+        widened = _widen(text)
         self._widened = widened if _INVISIBLE_RE.search(widened) else None
         self.n1 = widened if self._widened is None else _INVISIBLE_RE.sub("", widened)
 
@@ -308,6 +357,9 @@ _NUMBER_RE = re.compile(
 # Maximal runs of digit groups joined by at most 4 separators. The repetition nests, but
 # digits and separators are disjoint, so there is one way to match and no backtracking.
 _RUN_RE = re.compile(rf"[0-9](?<![0-9][0-9])[0-9]*(?:{_S1}[0-9]+)*")
+# The same, for runs of at least 5 characters (the look ahead skips most shorter ones; a
+# shorter run it lets through, or a piece of one it skipped, must still be filtered out).
+_RUN5_RE = re.compile(rf"[0-9](?<![0-9][0-9])(?=[0-9 \t\-./\\_()]{{4}})[0-9]*(?:{_S1}[0-9]+)*")
 # The same, for runs of at least 15 and of at least _GIANT characters (a cheap look ahead
 # skips the shorter ones).
 _LONG_RUN_RE = re.compile(rf"[0-9](?<![0-9][0-9])(?=[0-9 \t\-./\\_()]{{14}})[0-9]*(?:{_S1}[0-9]+)*")
@@ -327,6 +379,7 @@ _DATEISH_RE = re.compile(rf"(?<![0-9]){_DATE}(?![0-9])")
 _DATES_ONLY_RE = re.compile(rf"{_DATE}(?:{_S1}{_DATE})*")  # 2026.11.28-2026.12.05
 _PUBLIC_RE = re.compile(r"1[0-2][0-9]|1[0-2][0-9]{3}|9[56][0-9]{3,4}|100[0-9]{2}|[48]00[0-9]{7}")
 _NOT_DIGIT_RE = re.compile(r"[^0-9Xx]")
+_NOT_DIGIT_CN_RE = re.compile("[^0-9Xx" + "".join(_CN_DIGITS.values()) + "]")
 _NOT_DIGIT_NL_RE = re.compile(r"[^0-9Xx\n]")
 _ID18_SHAPE_RE = re.compile(
     r"[1-8][0-9]{5}(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx]"
@@ -813,6 +866,11 @@ def _literal_set(literals: PrivateLiterals) -> _LiteralSet:
 
 def _freeze(literals: PrivateLiterals) -> PrivateLiterals:
     """Return literals as tuples of non-empty strings, so that they can be cached."""
+    fields = (literals.names, literals.phones, literals.addresses, literals.others)
+    if set(map(type, fields)) == {tuple}:
+        values = sum(fields, ())
+        if all(values) and set(map(type, values)) <= {str}:
+            return literals  # frozen already (the usual case: it is asked once per text)
 
     def values(field: Iterable[object] | str | None) -> tuple[str, ...]:
         if field is None:
@@ -970,6 +1028,10 @@ def _compile_rule(rule: object) -> _EditorRule:
 # ------------------------------------------------------------------------- redactor
 
 
+_PLAIN_CACHE = 2048  # texts the redactor remembers
+_PLAIN_CACHE_CHARS = 1000  # longer texts (a citizen's own account) rarely repeat
+
+
 class Redactor:
     """Remove personal data from texts, with the editors' rules and a time budget."""
 
@@ -983,6 +1045,9 @@ class Redactor:
             if rule.id in seen:
                 raise ValueError(f"redaction rule {rule.id!r} is defined twice")
             seen.add(rule.id)
+        # (text, field) -> result, for texts that none of the literals they were given could
+        # touch: departments' replies and callers' comments repeat, word for word.
+        self._plain: dict[tuple[str, str], Redacted] = {}
 
     def redact(
         self, text: str, *, field: str = "content", literals: PrivateLiterals | None = None
@@ -994,6 +1059,30 @@ class Redactor:
             return Redacted(text, ())
         budget = _Budget(self.time_budget)
         folded = _Folded(text)
+        if literals is not None and _may_hold(folded.n1, _freeze(literals)):
+            return self._redact(text, field, folded, budget, literals)
+        # Without a literal in it, the text's result is the same whatever the literals.
+        if len(text) > _PLAIN_CACHE_CHARS:
+            return self._redact(text, field, folded, budget, None)
+        key = (text, field)
+        result = self._plain.get(key)
+        if result is None:
+            result = self._redact(text, field, folded, budget, None)
+            if len(self._plain) >= _PLAIN_CACHE:
+                self._plain.clear()  # (one C call: safe where threads share the redactor)
+            self._plain[key] = result
+        else:
+            budget.check()
+        return result
+
+    def _redact(
+        self,
+        text: str,
+        field: str,
+        folded: _Folded,
+        budget: _Budget,
+        literals: PrivateLiterals | None,
+    ) -> Redacted:
         cands = self._find(folded, budget, literals)
         cands += self._editor_literal_hits(folded.n1, field)
         if not folded.identical:  # back to the coordinates of the original text
@@ -1052,6 +1141,31 @@ class Redactor:
                     if m.end() > m.start()
                 ]
         return found
+
+
+def _may_hold(n1: str, literals: PrivateLiterals) -> bool:
+    """Return whether a literal can be found in the normalised text n1 (or in a window of it).
+
+    `_literal_hits` looks for a text value only where it occurs in n1 without whitespace,
+    and for a digit value only where its digits occur in the digits of the text it
+    scans: n1, or a window of n1 with Chinese numerals read as digits (a stretch of
+    n1.translate(_CN_TABLE), perhaps with findings masked, which only takes digits away).
+    A value in none of those cannot be found, and the literals change nothing.
+    """
+    lits = _literal_set(literals)
+    if lits.text:
+        flat = "".join(n1.split())
+        if any(v in flat for _kind, values in lits.text for v in values):
+            return True
+    if lits.digits:
+        digits = _NOT_DIGIT_RE.sub("", n1)
+        # the digits of n1.translate(_CN_TABLE), translating only what is left of it
+        cn_digits = (
+            _NOT_DIGIT_CN_RE.sub("", n1).translate(_CN_TABLE) if _CN_RE.search(n1) else digits
+        )
+        if any(v in digits or v in cn_digits for _kind, values in lits.digits for v in values):
+            return True
+    return False
 
 
 def _run_editor_regex(rule: _EditorRule, text: str, budget: _Budget) -> list[Any]:
@@ -1233,40 +1347,33 @@ def _digit_scanner(values: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile("|".join(f"(?P<v{i}>{_digit_pattern(v)})" for i, v in enumerate(ordered)))
 
 
-def _has_cn_stretch(text: str) -> bool:
-    """`_CN_STRETCH_RE.search(text)`, asked only where three numerals lie close enough.
-
-    A stretch is three numerals with at most four digits or separators after each, so
-    it starts at a numeral whose second next numeral is at most ten characters on. A
-    listing page has hundreds of numerals (一次办好, 二级督办) and no stretch: finding
-    them is a fifth of the regex's search over every character.
-    """
-    at = [m.start() for m in _CN_RE.finditer(text)]
-    return any(at[i + 2] - at[i] <= 10 and _CN_STRETCH_RE.match(text, at[i]) for i in range(len(at) - 2))
-
-
 @lru_cache(maxsize=8)
 def _views(haystack: str) -> tuple[str, tuple[tuple[str, str], ...]]:
-    """Return the haystack folded, and its digit runs in two readings.
+    """Return the haystack folded, and its readings with their digits.
 
     Cached: the leak scan asks about one page for each of the tickets it carries. Each
-    reading (the second with Chinese numerals as digits) is the digit runs, with the two
-    characters before them (for "+86" and "(86)"), joined by newlines, which no number
-    crosses; and the same runs as bare digits, a quick test of whether a value can be
-    there at all.
+    reading (the second with Chinese numerals as digits) comes with its digit runs as
+    bare digits, joined by newlines, which no number crosses: a quick test of whether a
+    value can be there at all. Only when one can does `_snippets` look closer.
     """
     text = _fold(_unescape(haystack))
     readings = [text]
-    if _has_cn_stretch(text):
+    if _CN_STRETCH_RE.search(text):
         readings.append(text.translate(_CN_TABLE))
     views = []
     for reading in readings:
-        runs = [m for m in _RUN_RE.finditer(reading) if m.end() - m.start() >= 5]
-        snippets = "\n".join(reading[max(0, m.start() - 2) : m.end()] for m in runs)
+        runs = [run for run in _RUN5_RE.findall(reading) if len(run) >= 5]
         # One pass over all runs (a listing page has thousands): newlines stay, as separators.
-        digits = _NOT_DIGIT_NL_RE.sub("", "\n".join(m.group() for m in runs))
-        views.append((snippets, digits))
+        views.append((reading, _NOT_DIGIT_NL_RE.sub("", "\n".join(runs))))
     return text, tuple(views)
+
+
+@lru_cache(maxsize=8)
+def _snippets(reading: str) -> str:
+    """Return the digit runs of a reading with the two characters before them (for "+86"
+    and "(86)"), joined by newlines."""
+    runs = [m for m in _RUN5_RE.finditer(reading) if m.end() - m.start() >= 5]
+    return "\n".join(reading[max(0, m.start() - 2) : m.end()] for m in runs)
 
 
 def contains_private(haystack: str, literals: PrivateLiterals) -> list[str]:
@@ -1286,12 +1393,12 @@ def contains_private(haystack: str, literals: PrivateLiterals) -> list[str]:
         flat = "".join(text.split())  # without whitespace: split() drops what \s matches
         for _kind, values in lits.text:
             found += [v for v in values if v in flat and v not in lits.given_names]
-    for snippets, digits in runs:
+    for reading, digits in runs:
         values = tuple(v for _kind, vs in lits.digits for v in vs if v in digits)
         if values:
             ordered = sorted(values, key=len, reverse=True)
             found += [
                 ordered[int(m.lastgroup[1:])]  # type: ignore[index]
-                for m in _digit_scanner(values).finditer(snippets)
+                for m in _digit_scanner(values).finditer(_snippets(reading))
             ]
     return list(dict.fromkeys(found))

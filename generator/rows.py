@@ -11,6 +11,7 @@ tickets and its calendar.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from operator import attrgetter
 
 from intake_api.clock import local
 
@@ -53,7 +54,7 @@ class Row:
     last_hash: str
 
     def as_tuple(self) -> tuple:
-        return tuple(getattr(self, f.name) for f in fields(self))
+        return _row_values(self)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -61,6 +62,9 @@ class Row:
     @classmethod
     def columns(cls) -> list[str]:
         return [f.name for f in fields(cls)]
+
+
+_row_values = attrgetter(*Row.columns())  # a Row's values as a tuple, in column order
 
 
 def listing_status(p: TicketPublic) -> str:

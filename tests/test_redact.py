@@ -1241,3 +1241,52 @@ def test_the_shipped_editor_rules_are_accepted():
     for rule in rules:
         for field_name in ("content", "reply", "comment", "note"):
             redactor.redact(f"测试{rule['pattern']}测试", field=field_name)
+
+
+# ----------------------------------------- texts that none of a ticket's literals touch
+
+SHARED = "已回访{}，预计本周内完成维修。"
+ABSENT = PrivateLiterals(names=("赵六",), phones=("15900001111",), addresses=("沂蒙路99号",))
+
+
+@pytest.mark.parametrize(
+    ("disguise", "literals"),
+    [
+        ("张三", PrivateLiterals(names=("张三",))),
+        ("张\u200b三", PrivateLiterals(names=("张三",))),
+        ("解放路１２号", PrivateLiterals(addresses=("兰山区解放路12号",))),
+        ("8123456", PrivateLiterals(phones=("0539-8123456",))),
+        ("八一二三四五六", PrivateLiterals(phones=("0539-8123456",))),  # found in a window only
+        ("81二三456", PrivateLiterals(phones=("0539-8123456",))),
+        ("37010", PrivateLiterals(others=("37010",))),
+        ("ABC 123", PrivateLiterals(others=("ABC123",))),
+    ],
+)
+def test_a_text_seen_before_without_its_literals_is_redacted_with_them(disguise, literals):
+    """Repeated texts are served from a cache, but never where a literal can be found."""
+    text = SHARED.format(disguise)
+    redactor = Redactor()
+    first = redactor.redact(text, field="reply", literals=ABSENT)
+    assert redactor.redact(text, field="reply", literals=ABSENT) == first  # cached
+    assert redactor.redact(text, field="reply") == first
+    with_literal = redactor.redact(text, field="reply", literals=literals)
+    assert with_literal == Redactor().redact(text, field="reply", literals=literals)
+    assert disguise not in with_literal.text and with_literal != first
+    assert redactor.redact(text, field="reply", literals=ABSENT) == first
+
+
+def test_cached_texts_are_per_field():
+    rules = [{"id": "r", "kind": "literal", "pattern": "维修", "scope": ["note"]}]
+    redactor = Redactor(rules)
+    text = SHARED.format("")
+    assert "维修" in redactor.redact(text, field="reply").text
+    assert "维修" not in redactor.redact(text, field="note").text
+
+
+def test_a_cached_text_still_checks_the_time_budget():
+    redactor = Redactor()
+    text = SHARED.format("")
+    redactor.redact(text, field="reply")
+    redactor.time_budget = 1e-9
+    with pytest.raises(RedactionError, match="time budget"):
+        redactor.redact(text, field="reply")

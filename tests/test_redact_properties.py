@@ -311,21 +311,3 @@ def test_hits_describe_the_replacement(text):
         pos = hit.end
     assert "".join(rebuilt) + text[pos:] == result.text
 
-
-# Numerals with up to six digits, separators or other characters after each: stretches
-# of three sit at and around the limit (four between numerals).
-numeral_stretches = st.lists(
-    st.tuples(st.sampled_from("一二两三四五六七八九〇零幺洞拐勾"), st.text(alphabet="0123456789 -./()_市民", max_size=6)),
-    max_size=8,
-).map(lambda parts: "".join(n + rest for n, rest in parts))
-
-
-@SETTINGS
-@given(numeral_stretches)
-def test_the_leak_scans_quick_look_for_numerals_finds_every_stretch_the_regex_finds(text):
-    """The leak scan reads a page a second time with Chinese numerals as digits only where
-    three numerals stand close; its quick look (numeral positions first) must agree with
-    the full search, or a number read out in numerals would go unchecked."""
-    from generator.redact import _CN_STRETCH_RE, _has_cn_stretch
-
-    assert _has_cn_stretch(text) == bool(_CN_STRETCH_RE.search(text))
