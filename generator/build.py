@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import gc
 import hashlib
 import logging
 import math
@@ -449,6 +450,10 @@ def _listings(site: Site, setup: WorkerSetup, state_path: Path, scanner: LeakSca
         finally:
             _LISTING = None
         return
+    # The workers share this process's memory until they write to it; the collector would
+    # write to every object it visits (the analytics frame's strings, the scanner's
+    # sets), so the objects made so far are kept out of its sight while they run.
+    gc.freeze()
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
                                initializer=_listing_init, initargs=(setup, state_path, scanner))
     try:
@@ -458,6 +463,7 @@ def _listings(site: Site, setup: WorkerSetup, state_path: Path, scanner: LeakSca
         yield (f.result() for f in futures)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        gc.unfreeze()
 
 
 def _listing_init(setup: WorkerSetup, state_path: Path, scanner: LeakScanner) -> None:
