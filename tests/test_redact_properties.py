@@ -293,8 +293,14 @@ def test_text_without_digits_is_unchanged_in_every_field(text, field):
     assert REDACTOR.redact(text, field=field).text == text
 
 
+# Without the letters of the keywords "QQ", "WeChat"/"weixin" and "tel": a public number
+# right after one of them is someone's QQ, WeChat or phone number and is rightly removed
+# (hypothesis once drew "QQ" + "12345").
+no_keywords = st.text(alphabet=CHINESE + ASCII.translate(str.maketrans("", "", "QqWwTt")) + PUNCTUATION, max_size=20)
+
+
 @SETTINGS
-@given(parts=st.lists(st.tuples(surrounding, st.sampled_from(PUBLIC_NUMBERS)), max_size=6))
+@given(parts=st.lists(st.tuples(no_keywords, st.sampled_from(PUBLIC_NUMBERS)), max_size=6))
 def test_public_numbers_survive(parts):
     text = "拨打" + "".join(f"{before}{number}，" for before, number in parts)
     assert REDACTOR.redact(text).text == text
