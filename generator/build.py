@@ -319,7 +319,7 @@ def _full(config: BuildConfig, catalog: Catalog) -> BuildReport:
         # sections, feeds and exports: their stage times overlap.
         t_listings = time.perf_counter()
         keys = list(_listing_keys(site))
-        with _listings(site, setup, tmp_state, scanner, keys, config.workers) as listing_pages:
+        with _listings(site, staging, tmp_state, scanner, keys, config.workers) as listing_pages:
             with timer.stage("sections"):
                 home.refresh_extras(site)
                 for section in load_sections():
@@ -433,7 +433,7 @@ LISTING_BATCH = 40
 
 
 @contextlib.contextmanager
-def _listings(site: Site, setup: WorkerSetup, state_path: Path, scanner: LeakScanner, keys: list[str],
+def _listings(site: Site, root: Path, state_path: Path, scanner: LeakScanner, keys: list[str],
               workers: int) -> Iterator[Iterator[ListingResult]]:
     """Render, scan and write the listing pages of a full build; give what each batch wrote.
 
@@ -444,7 +444,7 @@ def _listings(site: Site, setup: WorkerSetup, state_path: Path, scanner: LeakSca
     """
     global _LISTING
     if workers <= 1:
-        _LISTING = (site, scanner, setup.out_dir)
+        _LISTING = (site, scanner, root)
         try:
             yield iter([_listing_batch(keys)])
         finally:
@@ -455,7 +455,7 @@ def _listings(site: Site, setup: WorkerSetup, state_path: Path, scanner: LeakSca
     # sets), so the objects made so far are kept out of its sight while they run.
     gc.freeze()
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
-                               initializer=_listing_init, initargs=(setup, state_path, scanner))
+                               initializer=_listing_init, initargs=(site, root, state_path, scanner))
     try:
         # Interleaved batches: the big day pages and the small value pages spread evenly.
         n = max(1, math.ceil(len(keys) / LISTING_BATCH))
@@ -466,15 +466,10 @@ def _listings(site: Site, setup: WorkerSetup, state_path: Path, scanner: LeakSca
         gc.unfreeze()
 
 
-def _listing_init(setup: WorkerSetup, state_path: Path, scanner: LeakScanner) -> None:
+def _listing_init(site: Site, root: Path, state_path: Path, scanner: LeakScanner) -> None:
     global _LISTING
-    catalog = cached_catalog(setup.catalog_dir)
-    site = Site(
-        layout=setup.layout, catalog=catalog, state=State.reader(state_path), now=setup.now, base=setup.base,
-        episodes_by_ticket=setup.episodes_by_ticket, site_url=setup.site_url,
-        content_dir=setup.content_dir, drafts=setup.drafts,
-    )
-    _LISTING = (site, scanner, setup.out_dir)
+    # The build's own site, inherited by the fork, on a connection of this process's own.
+    _LISTING = (dataclasses.replace(site, state=State.reader(state_path)), scanner, root)
 
 
 def _listing_batch(keys: list[str]) -> ListingResult:

@@ -186,7 +186,13 @@ _S = r"[ \t\-./\\_()]"  # what may stand between two digits of one number
 _SS = _S + "{0,4}+"  # possessive: separators and digits never compete
 _S1 = _S + "{1,4}+"
 _DIGIT_SEP_RE = re.compile(rf"(?<=[0-9]){_S1}(?=[0-9])")
-_WHITESPACE_RE = re.compile(r"\s+")
+
+
+def _flat(text: str) -> str:
+    """text without whitespace (str.split drops exactly what the regex \\s matches)."""
+    return "".join(text.split())
+
+
 # Three Chinese numerals with at most separators or digits between: every number read out in
 # Chinese numerals has such a stretch; ordinary prose rarely does, so the Chinese reading
 # of a page is made only when it can matter.
@@ -753,7 +759,7 @@ _HAS_NUMERAL_RE = re.compile(r"[0-9一二三四五六七八九十〇零两]")
 
 def _clean(value: str) -> str:
     """Return a literal as it is matched: folded, without whitespace."""
-    return _WHITESPACE_RE.sub("", _fold(value))
+    return _flat(_fold(value))
 
 
 def _given_names(name: str) -> list[str]:
@@ -1154,7 +1160,7 @@ def _may_hold(n1: str, literals: PrivateLiterals) -> bool:
     """
     lits = _literal_set(literals)
     if lits.text:
-        flat = "".join(n1.split())
+        flat = _flat(n1)
         if any(v in flat for _kind, values in lits.text for v in values):
             return True
     if lits.digits:
@@ -1279,7 +1285,7 @@ def _literal_hits(
                 digits = _NOT_DIGIT_RE.sub("", text) if digits is None else digits
                 present = tuple(v for v in values if v in digits)
             else:
-                flat = _WHITESPACE_RE.sub("", text) if flat is None else flat
+                flat = _flat(text) if flat is None else flat
                 present = tuple(v for v in values if v in flat)
             if present:
                 pattern = _values_pattern(is_digits, present)
@@ -1390,7 +1396,7 @@ def contains_private(haystack: str, literals: PrivateLiterals) -> list[str]:
     text, runs = _views(haystack)
     found: list[str] = []
     if lits.text:  # (shared pages are checked for phone numbers only)
-        flat = "".join(text.split())  # without whitespace: split() drops what \s matches
+        flat = _flat(text)
         for _kind, values in lits.text:
             found += [v for v in values if v in flat and v not in lits.given_names]
     for reading, digits in runs:

@@ -151,7 +151,7 @@ def _strings(value: object) -> list[str]:
     stack = [value]
     while stack:
         v = stack.pop()
-        if type(v) is str or isinstance(v, str):
+        if isinstance(v, str):
             out.append(v)
         elif isinstance(v, dict):
             if set(map(type, v)) <= {str}:  # the usual case, without a check per key in Python
