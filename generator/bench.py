@@ -105,6 +105,20 @@ def timed(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None
     return Run(time.perf_counter() - t0, mem.peak, proc.returncode, out)
 
 
+def settle() -> None:
+    """Start a timed phase on the same footing as every other: nothing left to write back.
+
+    Called before each timed build, ours and the others'. The benchmark also deletes
+    nothing until all its runs are done: on ext4 without a journal (this machine's disk),
+    every new file's inode search steps over each inode freed in the last 60 s (6 min
+    while its inode table block is unwritten), so a build that follows a large deletion
+    runs several times slower in the kernel (measured: 2.2 s of system time for a
+    10,000-ticket build on a quiet disk, 11 to 27 s right after deleting the previous
+    build's 30,000 files).
+    """
+    os.sync()
+
+
 def du(path: Path) -> int:
     total = 0
     for dirpath, _dirs, files in os.walk(path):
@@ -119,6 +133,7 @@ def page_floor(folder: Path, n: int = 10_000, size: int = 20_000) -> dict[str, f
     pretty URL (/tickets/<id>/index.html) needs, single-threaded, no rendering.
 
     Any generator pays this per page (Hugo too), so it bounds what rendering can gain.
+    The folder is left for the end of the benchmark (see `settle`).
     """
     import resource
 
@@ -136,7 +151,6 @@ def page_floor(folder: Path, n: int = 10_000, size: int = 20_000) -> dict[str, f
             os.close(fd)
     wall = time.perf_counter() - t0
     r1 = resource.getrusage(resource.RUSAGE_SELF)
-    shutil.rmtree(folder, ignore_errors=True)
     return {"pages": n, "ms_per_page": wall / n * 1000, "kernel_ms_per_page": (r1.ru_stime - r0.ru_stime) / n * 1000}
 
 
@@ -266,6 +280,7 @@ def hugo_build(md_dir: Path, work: Path, layout_json: Path) -> Run | None:
     if content.exists():
         shutil.rmtree(content)
     shutil.copytree(md_dir, content)
+    settle()
     return timed([str(binary), "--quiet", "-s", str(site), "-d", str(work / "hugo-public")])
 
 
@@ -565,58 +580,57 @@ def dispatch_times(catalog_dir: Path, n: int = 5000) -> dict[str, float]:
 # -- the benchmark ------------------------------------------------------------------------
 
 
-def bench_one(n: int, *, workers: int, mkdocs_max: int, changes: int, intake_total: int, keep: bool,
+def bench_one(n: int, *, workers: int, mkdocs_max: int, changes: int, intake_total: int, work: Path,
               hugo: bool = True, hugo_max: int = HUGO_MAX) -> dict[str, Any]:
-    work = Path(tempfile.mkdtemp(prefix=f"shoufa-bench-{n}-"))
+    """One size N in `work`, which the caller deletes after all sizes (see `settle`)."""
     data, site = work / "data", work / "site"
     shutil.copytree(ROOT / "data" / "catalog", data / "catalog")
     res: dict[str, Any] = {"tickets": n}
-    try:
-        days = max(7, math.ceil(n / 10_000))
-        end = datetime.now(UTC).replace(microsecond=0).isoformat()
-        r = timed([*SHOUFA, "demo", "--tickets", str(n), "--days", str(days), "--end", end, "--workers", str(workers)], env=_env(data, site))
-        if r.returncode:
-            raise RuntimeError(f"demo failed: {r.stdout[-2000:]}")
-        res["demo"] = {"seconds": r.seconds, "days": days}
-        report_file = work / "report.json"
-        r = timed([*SHOUFA, "build", "--full", "--no-slow", "--workers", str(workers), "--report-json", str(report_file)], env=_env(data, site))
-        if not report_file.exists():
-            raise RuntimeError(f"build failed: {r.stdout[-3000:]}")
-        report = json.loads(report_file.read_text())
-        size = du(site.resolve())
-        res["full_build"] = {
-            "seconds": r.seconds, "ticket_pages": report["tickets"], "files": report["written"],
-            "pages_per_s": report["tickets"] / r.seconds, "peak_mb": r.peak_bytes / 2**20,
-            "output_mb": size / 2**20, "stages": report["stages"],
-        }
-        res["analytics_s"] = report["stages"].get("analytics", 0.0) + report["stages"].get("sections", 0.0)
-        res["feeds_s"] = report["stages"].get("feeds", 0.0)
-        r = timed([*SHOUFA, "build", "--slow-only"], env=_env(data, site))
-        res["slow_lane"] = {"seconds": r.seconds, "peak_mb": r.peak_bytes / 2**20}
-        res["page_floor"] = page_floor(work / "floor", n=min(n, 10_000))
-        md = work / "markdown"
-        state_dir = site.parent / f".{site.name}-state"
-        pages = export_markdown(data, md, limit=hugo_max, workers=workers) if hugo else 0
-        h = hugo_build(md, work, state_dir / "layout.json") if hugo else None
-        if h is not None:
-            res["hugo"] = {"seconds": h.seconds, "pages": pages, "pages_per_s": pages / h.seconds, "peak_mb": h.peak_bytes / 2**20, "ok": h.returncode == 0}
-        if mkdocs_max:
-            sub = work / "markdown-mkdocs"
-            m_pages = export_markdown(data, sub, limit=mkdocs_max, front="yaml", workers=workers)
-            m = mkdocs_build(sub, work)
-            res["mkdocs"] = {"seconds": m.seconds, "pages": m_pages, "pages_per_s": m_pages / m.seconds, "peak_mb": m.peak_bytes / 2**20, "ok": m.returncode == 0}
-            shutil.rmtree(work / "mkdocs-site", ignore_errors=True)
-        shutil.rmtree(work / "hugo-public", ignore_errors=True)
-        shutil.rmtree(md, ignore_errors=True)
-        if changes:
-            res["change_to_public"] = change_to_public(data, site, samples=changes)
-        if intake_total:
-            res["intake"] = intake(data, site, total=intake_total)
-            res["intake_keys"] = intake(data, site, total=max(1, intake_total // 3), keys=True)
-        res["dispatch"] = dispatch_times(data / "catalog")
-    finally:
-        if not keep:
-            shutil.rmtree(work, ignore_errors=True)
+    days = max(7, math.ceil(n / 10_000))
+    end = datetime.now(UTC).replace(microsecond=0).isoformat()
+    r = timed([*SHOUFA, "demo", "--tickets", str(n), "--days", str(days), "--end", end, "--workers", str(workers)], env=_env(data, site))
+    if r.returncode:
+        raise RuntimeError(f"demo failed: {r.stdout[-2000:]}")
+    res["demo"] = {"seconds": r.seconds, "days": days}
+    report_file = work / "report.json"
+    settle()
+    r = timed([*SHOUFA, "build", "--full", "--no-slow", "--workers", str(workers), "--report-json", str(report_file)], env=_env(data, site))
+    if not report_file.exists():
+        raise RuntimeError(f"build failed: {r.stdout[-3000:]}")
+    report = json.loads(report_file.read_text())
+    size = du(site.resolve())
+    res["full_build"] = {
+        "seconds": r.seconds, "ticket_pages": report["tickets"], "files": report["written"],
+        "pages_per_s": report["tickets"] / r.seconds, "peak_mb": r.peak_bytes / 2**20,
+        "output_mb": size / 2**20, "stages": report["stages"],
+    }
+    res["analytics_s"] = report["stages"].get("analytics", 0.0) + report["stages"].get("sections", 0.0)
+    res["feeds_s"] = report["stages"].get("feeds", 0.0)
+    settle()
+    r = timed([*SHOUFA, "build", "--slow-only"], env=_env(data, site))
+    res["slow_lane"] = {"seconds": r.seconds, "peak_mb": r.peak_bytes / 2**20}
+    settle()
+    res["page_floor"] = page_floor(work / "floor", n=min(n, 10_000))
+    md = work / "markdown"
+    state_dir = site.parent / f".{site.name}-state"
+    pages = export_markdown(data, md, limit=hugo_max, workers=workers) if hugo else 0
+    h = hugo_build(md, work, state_dir / "layout.json") if hugo else None
+    if h is not None:
+        res["hugo"] = {"seconds": h.seconds, "pages": pages, "pages_per_s": pages / h.seconds, "peak_mb": h.peak_bytes / 2**20, "ok": h.returncode == 0}
+    if mkdocs_max:
+        sub = work / "markdown-mkdocs"
+        m_pages = export_markdown(data, sub, limit=mkdocs_max, front="yaml", workers=workers)
+        settle()
+        m = mkdocs_build(sub, work)
+        res["mkdocs"] = {"seconds": m.seconds, "pages": m_pages, "pages_per_s": m_pages / m.seconds, "peak_mb": m.peak_bytes / 2**20, "ok": m.returncode == 0}
+    if changes:
+        settle()
+        res["change_to_public"] = change_to_public(data, site, samples=changes)
+    if intake_total:
+        settle()
+        res["intake"] = intake(data, site, total=intake_total)
+        res["intake_keys"] = intake(data, site, total=max(1, intake_total // 3), keys=True)
+    res["dispatch"] = dispatch_times(data / "catalog")
     return res
 
 
@@ -673,11 +687,20 @@ def run(sizes: list[int], *, json_path: Path | None, workers: int = 2, mkdocs_ma
         "python": sys.version.split()[0], "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     results = []
-    for n in sizes:
-        print(f"== {n:,} tickets", file=sys.stderr, flush=True)
-        results.append(bench_one(n, workers=workers, mkdocs_max=mkdocs_max, changes=changes,
-                                 intake_total=intake_total, keep=keep, hugo=hugo, hugo_max=hugo_max))
-        print(table(results), file=sys.stderr, flush=True)
+    works: list[Path] = []
+    try:
+        for n in sizes:
+            print(f"== {n:,} tickets", file=sys.stderr, flush=True)
+            works.append(Path(tempfile.mkdtemp(prefix=f"shoufa-bench-{n}-")))
+            results.append(bench_one(n, workers=workers, mkdocs_max=mkdocs_max, changes=changes,
+                                     intake_total=intake_total, work=works[-1], hugo=hugo, hugo_max=hugo_max))
+            print(table(results), file=sys.stderr, flush=True)
+    finally:
+        if keep:
+            print("kept: " + " ".join(map(str, works)), file=sys.stderr, flush=True)
+        else:
+            for w in works:
+                shutil.rmtree(w, ignore_errors=True)
     if json_path:
         json_path.write_text(json.dumps({"machine": machine, "results": results}, ensure_ascii=False, indent=1))
     print(table(results))
