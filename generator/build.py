@@ -136,6 +136,17 @@ def _lock(config: BuildConfig, name: str = "build") -> Iterator[None]:
 
 def build(config: BuildConfig, *, full: bool = False) -> BuildReport:
     """Bring the site up to date with data/ and content/."""
+    report = _build(config, full=full)
+    if report.mode == "full":
+        # The replaced site is deleted after the lock is released, in a thread of its own:
+        # a change arriving meanwhile is built at once. Not a daemon: a command-line
+        # build exits once the old folder is gone (one left by a killed process is
+        # deleted by the next full build).
+        threading.Thread(target=publish.remove_trash, args=(config.site_dir,), name="site-trash").start()
+    return report
+
+
+def _build(config: BuildConfig, *, full: bool) -> BuildReport:
     with _lock(config):
         catalog = cached_catalog(config.catalog_dir)
         state_path = config.state_dir / "state.sqlite"

@@ -83,7 +83,12 @@ def new_staging(site_dir: Path) -> Path:
 
 
 def swap(site_dir: Path, staging: Path) -> None:
-    """Point site_dir at staging atomically and remove older builds."""
+    """Point site_dir at staging atomically and move older builds aside as trash.
+
+    The trash is deleted by `remove_trash`, which the build calls once it has released
+    the build lock: deleting the files of a million-ticket site takes minutes, and the
+    next change must not wait for it.
+    """
     site_dir.parent.mkdir(parents=True, exist_ok=True)
     old = live_root(site_dir)
     if site_dir.exists() and not site_dir.is_symlink():
@@ -100,14 +105,30 @@ def swap(site_dir: Path, staging: Path) -> None:
     finally:
         os.close(fd)
     if old and old != staging.resolve():
-        shutil.rmtree(old, ignore_errors=True)
+        _to_trash(site_dir, old)
     cleanup(site_dir, keep=staging)
 
 
 def cleanup(site_dir: Path, *, keep: Path | None = None) -> None:
-    """Remove abandoned build folders (from crashed or failed builds)."""
+    """Move abandoned build folders (from crashed or failed builds) to the trash."""
     live = live_root(site_dir)
     for p in site_dir.parent.glob(f".{site_dir.name}-build-*"):
         if p.resolve() in {live, keep.resolve() if keep else None}:
             continue
+        _to_trash(site_dir, p)
+
+
+def _to_trash(site_dir: Path, folder: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):  # another build's cleanup took it first
+        os.rename(folder, site_dir.parent / f".{site_dir.name}-trash-{secrets.token_hex(4)}")
+
+
+def remove_trash(site_dir: Path) -> int:
+    """Delete the build folders `swap` and `cleanup` moved aside; return how many.
+
+    Safe to run in several processes at once (each deletes what is still there).
+    """
+    folders = list(site_dir.parent.glob(f".{site_dir.name}-trash-*"))
+    for p in folders:
         shutil.rmtree(p, ignore_errors=True)
+    return len(folders)

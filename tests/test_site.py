@@ -415,3 +415,38 @@ def test_a_new_page_of_a_day_shows_in_every_page_of_that_days_pager(tmp_path, mo
     own = ("open-data/", "reports/", "feeds/reports.", "search/")
     diff = sorted(k for k in set(fresh) | set(after) if fresh.get(k) != after.get(k) and not k.startswith(own))
     assert diff == [], diff
+
+
+def test_the_replaced_site_is_deleted_without_holding_up_the_next_change(tmp_path, monkeypatch):
+    """Deleting the old site after a full build (minutes at a million tickets) happens after
+    the build lock is released: a change arriving meanwhile is published at once."""
+    import threading
+
+    import generator.publish as gp
+
+    b = make_site(tmp_path, tickets=40, days=2, search=False)
+    old = b.config.site_dir.resolve()
+    started, release = threading.Event(), threading.Event()
+    real_remove = gp.remove_trash
+
+    def slow_remove(site_dir):
+        started.set()
+        assert release.wait(30), "the test never released the deletion"
+        return real_remove(site_dir)
+
+    monkeypatch.setattr(gp, "remove_trash", slow_remove)
+    assert build(b.config, full=True).mode == "full"
+    assert started.wait(10), "the old site was not deleted"
+    assert not old.exists(), "the old site is moved aside at once"
+    trash = list(tmp_path.glob(".site-trash-*"))
+    assert len(trash) == 1
+    # While the old site is being deleted, a reply is built and published.
+    t = next(t for t in b.service.store.scan() if t.state.is_public and t.state.status == "in_progress")
+    b.service.act(t.id, {"action": "reply", "text": "删除旧站点期间的答复"}, actor=Actor(role=Role.DEPARTMENT, department=t.state.department))
+    assert build(b.config).mode == "incremental"
+    assert "删除旧站点期间的答复" in (b.config.site_dir / "tickets" / t.id / "index.html").read_text(encoding="utf-8")
+    release.set()
+    for th in threading.enumerate():
+        if th.name == "site-trash":
+            th.join(30)
+    assert not list(tmp_path.glob(".site-trash-*"))
