@@ -603,6 +603,8 @@ def bench_one(n: int, *, workers: int, mkdocs_max: int, changes: int, intake_tot
         "seconds": r.seconds, "ticket_pages": report["tickets"], "files": report["written"],
         "pages_per_s": report["tickets"] / r.seconds, "peak_mb": r.peak_bytes / 2**20,
         "output_mb": size / 2**20, "stages": report["stages"],
+        # Where a ticket page's time goes: ms of one worker per page, per step.
+        "ms_per_page": {k: v / report["tickets"] * 1000 for k, v in report.get("ticket_phases", {}).items()},
     }
     res["analytics_s"] = report["stages"].get("analytics", 0.0) + report["stages"].get("sections", 0.0)
     res["feeds_s"] = report["stages"].get("feeds", 0.0)
@@ -654,6 +656,8 @@ def table(results: list[dict[str, Any]]) -> str:
     row("  ticket pages/s", lambda r: f"{r['full_build']['pages_per_s']:.0f}")
     row("  peak memory (MB, PSS)", lambda r: f"{r['full_build']['peak_mb']:.0f}")
     row("  output (MB)", lambda r: f"{r['full_build']['output_mb']:.0f}")
+    for step in ("read and verify", "redact", "page", "feeds", "leak scan", "write"):
+        row(f"  {step} (ms/page)", lambda r, step=step: f"{r['full_build']['ms_per_page'][step]:.2f}")
     row("  analytics stage (s)", lambda r: f"{r['analytics_s']:.1f}")
     row("  feeds stage (s)", lambda r: f"{r['feeds_s']:.1f}")
     row("slow lane: search+exports (s)", lambda r: f"{r['slow_lane']['seconds']:.1f}")

@@ -69,6 +69,9 @@ class BuildReport:
     invalid: list[tuple[str, str]] = field(default_factory=list)
     changes: int = 0
     stages: dict[str, float] = field(default_factory=dict)
+    # Full builds: the workers' time per step of a ticket, summed over all workers (so
+    # up to `workers` times the "tickets" stage); see worker.PHASES.
+    ticket_phases: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
 
     def summary(self) -> str:
@@ -308,6 +311,8 @@ def _full(config: BuildConfig, catalog: Catalog) -> BuildReport:
                 report.held_back += res.held_back
                 report.invalid += res.invalid
                 report.bytes += res.bytes
+                for phase, seconds in res.phases.items():
+                    report.ticket_phases[phase] = report.ticket_phases.get(phase, 0.0) + seconds
                 scanner.findings += res.findings
                 scanner.phones |= res.phones
             state.index_counters()

@@ -33,6 +33,9 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
     print(report.summary())
     for name, secs in report.stages.items():
         print(f"  {name:<10} {secs:7.2f} s")
+    if report.ticket_phases and report.tickets:
+        steps = ", ".join(f"{k} {v / report.tickets * 1000:.2f}" for k, v in report.ticket_phases.items())
+        print(f"  per ticket page, ms of one worker: {steps}")
     if args.internal:
         from .warnings import write_internal
 
