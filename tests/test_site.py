@@ -361,6 +361,11 @@ def test_a_full_build_in_worker_processes_equals_one_in_a_single_process(tmp_pat
                                 "state_dir": tmp_path / "two-state", "workers": 2})
     report = build(two, full=True)
     assert report.stages["listings"] > 0
+    # The workers say where a ticket page's time went, step by step.
+    from generator.worker import PHASES
+
+    assert list(report.ticket_phases) == list(PHASES) and all(v > 0 for v in report.ticket_phases.values())
+    assert sum(report.ticket_phases.values()) <= 2 * report.stages["tickets"]
     one, other = _snapshot(b.site), _snapshot(two.site_dir.resolve())
     assert len(one) > 300
     assert sorted(k for k in set(one) | set(other) if one.get(k) != other.get(k) and not k.startswith("open-data/")) == []
