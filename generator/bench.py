@@ -95,14 +95,21 @@ class Run:
     peak_bytes: int
     returncode: int
     stdout: str
+    cpu_seconds: float = 0.0  # user + system, the process and every child it waited for
 
 
 def timed(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None) -> Run:
+    import resource
+
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     with PeakMemory(proc.pid) as mem:
         out, _ = proc.communicate()
-    return Run(time.perf_counter() - t0, mem.peak, proc.returncode, out)
+    wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    return Run(wall, mem.peak, proc.returncode, out, cpu)
 
 
 def settle() -> None:
@@ -601,7 +608,7 @@ def bench_one(n: int, *, workers: int, mkdocs_max: int, changes: int, intake_tot
     size = du(site.resolve())
     res["full_build"] = {
         "seconds": r.seconds, "ticket_pages": report["tickets"], "files": report["written"],
-        "pages_per_s": report["tickets"] / r.seconds, "peak_mb": r.peak_bytes / 2**20,
+        "pages_per_s": report["tickets"] / r.seconds, "peak_mb": r.peak_bytes / 2**20, "cpu_s": r.cpu_seconds,
         "output_mb": size / 2**20, "stages": report["stages"],
         # Where a ticket page's time goes: ms of one worker per page, per step.
         "ms_per_page": {k: v / report["tickets"] * 1000 for k, v in report.get("ticket_phases", {}).items()},
@@ -618,13 +625,15 @@ def bench_one(n: int, *, workers: int, mkdocs_max: int, changes: int, intake_tot
     pages = export_markdown(data, md, limit=hugo_max, workers=workers) if hugo else 0
     h = hugo_build(md, work, state_dir / "layout.json") if hugo else None
     if h is not None:
-        res["hugo"] = {"seconds": h.seconds, "pages": pages, "pages_per_s": pages / h.seconds, "peak_mb": h.peak_bytes / 2**20, "ok": h.returncode == 0}
+        res["hugo"] = {"seconds": h.seconds, "pages": pages, "pages_per_s": pages / h.seconds, "peak_mb": h.peak_bytes / 2**20,
+                       "cpu_s": h.cpu_seconds, "ok": h.returncode == 0}
     if mkdocs_max:
         sub = work / "markdown-mkdocs"
         m_pages = export_markdown(data, sub, limit=mkdocs_max, front="yaml", workers=workers)
         settle()
         m = mkdocs_build(sub, work)
-        res["mkdocs"] = {"seconds": m.seconds, "pages": m_pages, "pages_per_s": m_pages / m.seconds, "peak_mb": m.peak_bytes / 2**20, "ok": m.returncode == 0}
+        res["mkdocs"] = {"seconds": m.seconds, "pages": m_pages, "pages_per_s": m_pages / m.seconds, "peak_mb": m.peak_bytes / 2**20,
+                         "cpu_s": m.cpu_seconds, "ok": m.returncode == 0}
     if changes:
         settle()
         res["change_to_public"] = change_to_public(data, site, samples=changes)
@@ -654,6 +663,7 @@ def table(results: list[dict[str, Any]]) -> str:
     row("demo data (s)", lambda r: f"{r['demo']['seconds']:.1f}")
     row("full build (s)", lambda r: f"{r['full_build']['seconds']:.1f}")
     row("  ticket pages/s", lambda r: f"{r['full_build']['pages_per_s']:.0f}")
+    row("  CPU per page (ms, all cores)", lambda r: f"{r['full_build']['cpu_s'] / r['full_build']['ticket_pages'] * 1000:.2f}")
     row("  peak memory (MB, PSS)", lambda r: f"{r['full_build']['peak_mb']:.0f}")
     row("  output (MB)", lambda r: f"{r['full_build']['output_mb']:.0f}")
     for step in ("read and verify", "redact", "page", "feeds", "leak scan", "write"):
@@ -663,6 +673,7 @@ def table(results: list[dict[str, Any]]) -> str:
     row("slow lane: search+exports (s)", lambda r: f"{r['slow_lane']['seconds']:.1f}")
     row("disk alone: folder+file (ms/page)", lambda r: f"{r['page_floor']['ms_per_page']:.2f}")
     row("hugo pages/s", lambda r: f"{r['hugo']['pages_per_s']:.0f} ({r['hugo']['pages']:,})")
+    row("  hugo CPU per page (ms)", lambda r: f"{r['hugo']['cpu_s'] / r['hugo']['pages'] * 1000:.2f}")
     row("  ours / hugo", lambda r: f"{r['full_build']['pages_per_s'] / r['hugo']['pages_per_s']:.2f}x")
     row("mkdocs-material pages/s", lambda r: f"{r['mkdocs']['pages_per_s']:.0f} ({r['mkdocs']['pages']:,})")
     row("  ours / mkdocs", lambda r: f"{r['full_build']['pages_per_s'] / r['mkdocs']['pages_per_s']:.1f}x")
