@@ -142,11 +142,30 @@ def build(config: BuildConfig, *, full: bool = False) -> BuildReport:
     report = _build(config, full=full)
     if report.mode == "full":
         # The replaced site is deleted after the lock is released, in a thread of its own:
-        # a change arriving meanwhile is built at once. Not a daemon: a command-line
-        # build exits once the old folder is gone (one left by a killed process is
-        # deleted by the next full build).
-        threading.Thread(target=publish.remove_trash, args=(config.site_dir,), name="site-trash").start()
+        # a change arriving meanwhile is built at once.
+        remove_trash_later(config)
     return report
+
+
+_TRASH_THREADS: list[threading.Thread] = []
+
+
+def remove_trash_later(config: BuildConfig) -> None:
+    """Delete replaced build folders in a background thread (see `publish.remove_trash`).
+
+    A daemon thread: a server that stops mid-deletion does not wait minutes for it, and
+    what it left is deleted after the next full build or watcher start. The command line
+    waits for it (`wait_for_trash`) so that `shoufa build --full` leaves no old folder.
+    """
+    t = threading.Thread(target=publish.remove_trash, args=(config.site_dir,), name="site-trash", daemon=True)
+    _TRASH_THREADS.append(t)
+    t.start()
+
+
+def wait_for_trash() -> None:
+    """Wait until the deletions `remove_trash_later` started are done."""
+    while _TRASH_THREADS:
+        _TRASH_THREADS.pop().join()
 
 
 def _build(config: BuildConfig, *, full: bool) -> BuildReport:
@@ -183,6 +202,8 @@ def warm_up(config: BuildConfig) -> None:
     """
     from . import profiles  # noqa: F401 - imports pandas, which the department pages use
     from .render import environment
+
+    remove_trash_later(config)  # what a server stopped mid-deletion left behind
 
     state = config.state_dir / "state.sqlite"
     threading.Thread(target=prefetch, args=([state, state.with_name(state.name + "-wal")],),

@@ -13,7 +13,7 @@ log = logging.getLogger("shoufa")
 
 def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
     from . import slowlane
-    from .build import build
+    from .build import build, wait_for_trash
     from .config import BuildConfig
 
     config = BuildConfig.from_settings(settings, drafts=args.drafts, **({"workers": args.workers} if args.workers else {}))
@@ -25,6 +25,7 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
               f"{done.get('periodic', 0)} current-period pages")
         return 0
     report = build(config, full=args.full)
+    wait_for_trash()  # the replaced site is gone when the command returns
     if args.report_json:
         import dataclasses
         import json

@@ -445,6 +445,7 @@ def test_a_build_killed_midway_leaves_the_previous_site_and_the_next_build_compl
     new_live = site_dir.resolve()
     assert new_live != live and (new_live / "index.html").is_file() and (new_live / "tickets" / "index.html").is_file()
     assert [p for p in site_dir.parent.glob(".site-build-*") if p.resolve() != new_live] == []
+    assert not list(site_dir.parent.glob(".site-trash-*")), "the command returned before the old site was deleted"
     assert sorted(p.name for p in state_dir.iterdir() if p.name.startswith("state.sqlite")) == ["state.sqlite"]
     assert not list(site_dir.parent.glob(".site.link-*"))
     # And an incremental build after it works from the new state.

@@ -254,8 +254,16 @@ def test_the_watcher_warms_up_before_the_first_change(tmp_path):
     from generator.render import environment
 
     b = make_site(tmp_path, tickets=10, days=1)
+    # An old site a stopped server had not finished deleting is deleted now.
+    left = b.config.site_dir.parent / f".{b.config.site_dir.name}-trash-0a1b2c3d"
+    (left / "tickets" / "LY20261101000001").mkdir(parents=True)
+    (left / "tickets" / "LY20261101000001" / "index.html").write_text("old", encoding="utf-8")
     environment.cache_clear()
     warm_up(b.config)
+    from generator.build import wait_for_trash
+
+    wait_for_trash()
+    assert not left.exists() and b.config.site_dir.resolve().is_dir()
     env = environment()
     loaded = {t.name for t in env.cache.values()} if env.cache is not None else set()
     for name in ("ticket.html", "listing.html", "home.html", "value_index.html", "profile.html"):
@@ -451,7 +459,7 @@ def test_the_replaced_site_is_deleted_without_holding_up_the_next_change(tmp_pat
     assert build(b.config).mode == "incremental"
     assert "删除旧站点期间的答复" in (b.config.site_dir / "tickets" / t.id / "index.html").read_text(encoding="utf-8")
     release.set()
-    for th in threading.enumerate():
-        if th.name == "site-trash":
-            th.join(30)
+    from generator.build import wait_for_trash
+
+    wait_for_trash()
     assert not list(tmp_path.glob(".site-trash-*"))
