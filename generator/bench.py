@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import random
+import resource
 import shutil
 import signal
 import socket
@@ -99,8 +100,6 @@ class Run:
 
 
 def timed(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None) -> Run:
-    import resource
-
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -142,8 +141,6 @@ def page_floor(folder: Path, n: int = 10_000, size: int = 20_000) -> dict[str, f
     Any generator pays this per page (Hugo too), so it bounds what rendering can gain.
     The folder is left for the end of the benchmark (see `settle`).
     """
-    import resource
-
     folder.mkdir(parents=True, exist_ok=True)
     data = b"x" * size
     r0 = resource.getrusage(resource.RUSAGE_SELF)

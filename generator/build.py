@@ -158,7 +158,7 @@ def remove_trash_later(config: BuildConfig) -> None:
     waits for it (`wait_for_trash`) so that `shoufa build --full` leaves no old folder.
     """
     t = threading.Thread(target=publish.remove_trash, args=(config.site_dir,), name="site-trash", daemon=True)
-    _TRASH_THREADS.append(t)
+    _TRASH_THREADS[:] = [*(x for x in _TRASH_THREADS if x.is_alive()), t]  # a watcher runs for months
     t.start()
 
 
