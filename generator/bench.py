@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import math
@@ -310,6 +311,7 @@ class Server:
     """`shoufa serve` in a subprocess on a free port."""
 
     def __init__(self, data: Path, site: Path, *, workers: int = 1, watch: bool = True) -> None:
+        self.workers = workers
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = _env(data, site, SHOUFA_TICK_SECONDS="3600")
@@ -325,11 +327,20 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                if httpx.get(self.url + "/healthz", timeout=2).status_code == 200:
+                # Every worker has started (one that is still loading its open-ticket
+                # index would leave the first seconds of a run to the other alone).
+                if httpx.get(self.url + "/healthz", timeout=2).status_code == 200 and self.started() >= self.workers:
                     return
             except httpx.HTTPError:
-                time.sleep(0.3)
+                pass
+            time.sleep(0.1)
         raise RuntimeError("the API server did not start")
+
+    def started(self) -> int:
+        """How many worker processes have finished their start-up (uvicorn's log line)."""
+        self.log.flush()
+        with open(self.log.name, "rb") as fh:
+            return fh.read().count(b"Application startup complete.")
 
     def log_size(self) -> int:
         self.log.flush()
@@ -473,12 +484,19 @@ TEXTS = [
 ]
 
 
-async def _fire(url: str, token: str, total: int, concurrency: int, *, keys: str | None = None
-                ) -> tuple[list[float], list[str], int]:
+# Each load run's tickets come from citizens no earlier run used: a ticket from the same
+# phone about the same matter as an open one is a duplicate, linked back to the earlier
+# ticket with a second durable write, so a rerun of the same numbers would measure that.
+_CITIZENS = itertools.count(0, 1_000_000)
+
+
+async def _fire(url: str, token: str, total: int, concurrency: int, *, keys: str | None = None,
+                citizens: int | None = None) -> tuple[list[float], list[str], int]:
     """POST `total` tickets over `concurrency` keep-alive connections; return latencies, ids, errors.
 
     `keys`: send an Idempotency-Key (this prefix and the request's number), as a client
-    that retries safely does.
+    that retries safely does. Every request comes from a new citizen (phone number), unless
+    `citizens` names the first number of a run to repeat.
 
     A minimal HTTP/1.1 client on asyncio streams: a general client (httpx) spends about
     2.5 ms of CPU per request, on the same two cores as the server, so it would measure
@@ -489,6 +507,7 @@ async def _fire(url: str, token: str, total: int, concurrency: int, *, keys: str
     ids: list[str] = []
     errors = 0
     counter = iter(range(total))
+    first = next(_CITIZENS) if citizens is None else citizens
     head = (
         f"POST /api/v1/tickets HTTP/1.1\r\nHost: {host}:{port}\r\n"
         f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
@@ -516,7 +535,7 @@ async def _fire(url: str, token: str, total: int, concurrency: int, *, keys: str
             body = orjson.dumps({
                 "channel": ("hotline", "app", "wechat", "web")[i % 4],
                 "content": TEXTS[i % len(TEXTS)] + f"（{i}）",
-                "citizen_phone": f"139{i:08d}",
+                "citizen_phone": f"13{first + i:09d}",
             })
             extra = f"Idempotency-Key: {keys}-{i}\r\n".encode() if keys else b""
             t0 = time.perf_counter()

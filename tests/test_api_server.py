@@ -202,8 +202,11 @@ def test_bench_load_client_counts_what_the_server_stored(server):
     latencies, ids, errors = asyncio.run(bench_fire(base, "not-a-token", 10, 3))
     assert (ids, errors, len(latencies)) == ([], 10, 10)
     # With Idempotency-Key: a second run with the same keys files nothing new.
-    _, first, errors = asyncio.run(bench_fire(base, token, 30, 5, keys="bench-k"))
+    _, first, errors = asyncio.run(bench_fire(base, token, 30, 5, keys="bench-k", citizens=900_000_000))
     assert errors == 0 and len(set(first)) == 30
-    _, again, errors = asyncio.run(bench_fire(base, token, 30, 5, keys="bench-k"))
+    _, again, errors = asyncio.run(bench_fire(base, token, 30, 5, keys="bench-k", citizens=900_000_000))
     assert errors == 0 and set(again) == set(first)
     assert {p.stem for p in store.paths()} == stored | set(first)
+    # Each run files new citizens' tickets: none is a repeat linked to an earlier run's.
+    linked = [t.id for t in store.scan() if any(e.type == "linked" for e in t.events)]
+    assert linked == []
