@@ -105,6 +105,7 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # A worker that replaces a killed one journals what the dead one had stored.
         rt.service.store.replay_pending()
+        rt.records.recover()  # records whose files a crash lost come back from their log
         rt.service.index.ensure()
         rt.scheduler.start()
         try:

@@ -38,8 +38,10 @@ class Intake:
 
 
 # Called with (ticket id, tracking code) just before a new ticket is stored, so that a
-# caller (the Idempotency-Key record) can remember both durably first.
+# caller (the Idempotency-Key record) can remember both; its `sync` makes that durable
+# and is run by the store's group commit before the ticket goes into place.
 Reserve = Callable[[str, str], None]
+Sync = Callable[[], None]
 
 
 class Service:
@@ -82,7 +84,14 @@ class Service:
             durable=settings.durable,
         )
 
-    def create(self, create: TicketCreate, *, actor: Actor, reserve: Reserve | None = None) -> Intake:
+    def create(
+        self,
+        create: TicketCreate,
+        *,
+        actor: Actor,
+        reserve: Reserve | None = None,
+        sync: Sync | None = None,
+    ) -> Intake:
         """File a new ticket: dispatch it, link it to an open one it repeats, store it durably."""
         code = new_tracking_code()
         decisions: list[Decision] = []
@@ -109,10 +118,10 @@ class Service:
             # that each sees the one before it (in the index, via the journal).
             with self._duplicate_lock(lock_keys(create)):
                 self.index.refresh()
-                ticket = self.store.create(build)
+                ticket = self.store.create(build, before=sync)
                 self.index.apply(ticket)
         else:
-            ticket = self.store.create(build)
+            ticket = self.store.create(build, before=sync)
         match = matches[-1]
         if match is not None:
             self._link_back(match, ticket.id)

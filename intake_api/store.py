@@ -86,6 +86,8 @@ class _Write:
     previous: Ticket | None  # None: a new ticket, linked so that its id is never taken twice
     taken: bool = False  # a new ticket's id was taken meanwhile: allocate another
     error: StoreError | None = None
+    # Made durable with the batch, before anything goes into place (an idempotency record).
+    before: Callable[[], None] | None = None
 
     def change(self, at: str) -> Change:
         return Change(self.ticket.id, self.ticket.last.seq, str(self.ticket.last.type), at)
@@ -208,14 +210,23 @@ class Store:
         os.close(fd)
         return tmp
 
-    def create(self, build: Callable[[str], Ticket], *, when: datetime | None = None) -> Ticket:
-        """Allocate an id, build the ticket with it and store it; retried on id collision."""
+    def create(
+        self,
+        build: Callable[[str], Ticket],
+        *,
+        when: datetime | None = None,
+        before: Callable[[], None] | None = None,
+    ) -> Ticket:
+        """Allocate an id, build the ticket with it and store it; retried on id collision.
+
+        `before` is called by the group commit before the batch goes into place (once per
+        batch for equal callables); if it raises OSError, this ticket is not stored."""
         for _attempt in range(50):
             ticket_id = self.new_id(when)
             ticket = build(ticket_id)
             if ticket.id != ticket_id:
                 raise ValueError("build() must use the id it was given")
-            if self._commit(ticket, previous=None).taken:
+            if self._commit(ticket, previous=None, before=before).taken:
                 # The day's counter was behind the folder (a crash lost its update).
                 self._reset_seq(ticket_id[-14:-6])
                 continue
@@ -234,14 +245,16 @@ class Store:
             self._commit(new, previous=current)
             return new
 
-    def _commit(self, ticket: Ticket, *, previous: Ticket | None) -> _Write:
+    def _commit(
+        self, ticket: Ticket, *, previous: Ticket | None, before: Callable[[], None] | None = None
+    ) -> _Write:
         """Write `ticket` to a temp file, then store it with the writes queued meanwhile."""
         path = self.path_for(ticket.id)
         try:
             tmp = self._write_tmp(path, ticket.to_json())
         except OSError as exc:
             raise _store_error(f"cannot write ticket {ticket.id}", exc) from exc
-        write = _Write(ticket, tmp, path, previous)
+        write = _Write(ticket, tmp, path, previous, before=before)
         try:
             self._group.submit(write)
         finally:
@@ -259,6 +272,16 @@ class Store:
         """
         now = self.clock.now()
         stamp = format_ts(now)
+        for before in dict.fromkeys(w.before for w in batch if w.before is not None):
+            try:
+                before()
+            except OSError as exc:
+                for w in batch:
+                    if w.before == before:
+                        w.error = _store_error(f"cannot store ticket {w.ticket.id}", exc)
+        batch = [w for w in batch if w.error is None]
+        if not batch:
+            return
         try:
             self.journal.intend(w.change(stamp) for w in batch)
         except OSError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 
@@ -123,42 +124,115 @@ def test_crash_after_record_before_ticket_files_on_retry(
     assert len(ticket_files(data_dir)) == 1
 
 
-def test_concurrent_records_share_their_folder_sync_and_are_all_durable(tmp_path, monkeypatch):
-    """Records written at the same time share one sync of their folder; each write
-    returns only once a folder sync that began after its rename has finished."""
+def test_concurrent_keyed_intakes_share_the_log_sync_made_before_their_tickets(app, monkeypatch):
+    """The records log is synced by the store's group commit: keyed intakes at the same
+    time share its syncs, and no ticket goes into place before a finished sync that
+    covered its record's line."""
+    import os
+    import time
+
+    import orjson
+
+    from intake_api.idempotency import file_ticket
+    from intake_api.model import Actor, TicketCreate
+
+    rt = app.state.runtime
+    rt.records.durable = True  # the test settings skip syncs
+    log_dir = rt.records.log_dir
+    real_fdatasync, real_link, lock = os.fdatasync, os.link, threading.Lock()
+    synced: set[str] = set()  # ticket ids whose lines a finished log sync covered
+    syncs: list[int] = []
+    placed: dict[str, bool] = {}  # ticket id -> its record was synced when it was placed
+
+    def logged() -> set[str]:
+        return {
+            orjson.loads(line)["record"]["ticket_id"]
+            for seg in log_dir.glob("*.jsonl")
+            for line in seg.read_bytes().split(b"\n") if line
+        }
+
+    def slow_fdatasync(fd):
+        if not os.readlink(f"/proc/self/fd/{fd}").startswith(str(log_dir)):
+            return real_fdatasync(fd)
+        held = logged()
+        time.sleep(0.02)  # a slow disk: intakes pile up behind the sync in progress
+        real_fdatasync(fd)
+        with lock:
+            synced.update(held)
+            syncs.append(fd)
+
+    def link(src, dst, **kw):
+        with lock:
+            placed[Path(dst).stem] = Path(dst).stem in synced
+        return real_link(src, dst, **kw)
+
+    monkeypatch.setattr(os, "fdatasync", slow_fdatasync)
+    monkeypatch.setattr(os, "link", link)
+    actor = Actor(role="operator", name="test")
+
+    errors: list[BaseException] = []
+
+    def intake(i: int) -> None:
+        create = TicketCreate(channel="app", content=f"{FISHING}（{i}）", citizen_phone=f"1390000{i:04d}")
+        try:
+            file_ticket(rt.service, rt.records, create, actor=actor, scope="t", key=f"k-{i}")
+        except BaseException as exc:  # noqa: BLE001 - failed below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=intake, args=(i,)) for i in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(placed) == 24
+    assert 1 <= len(syncs) < 24  # shared, not one per record
+    assert all(placed.values()), [t for t, ok in placed.items() if not ok]
+
+
+def test_a_record_a_crash_lost_comes_back_at_start(api_settings, clock, tokens, data_dir):
+    """The record's file is not synced; a crash may lose it or leave it empty. The
+    server's start rewrites it from the records log, so the retry files nothing new."""
+    body = {"channel": "app", "content": FISHING, "citizen_phone": "13900003333"}
+    with TestClient(create_app(api_settings, clock=clock)) as c:
+        first = _post(c, tokens.operator, body, "k-lost")
+        other = _post(c, tokens.operator, {**body, "content": VENDING}, "k-kept")
+    root = api_settings.secrets_path / "idempotency"
+    lost, kept = sorted(root.glob("*.json"), key=lambda p: p.stat().st_mtime)
+    lost.unlink()
+    kept.write_bytes(b"")  # a file whose data never reached the disk
+    with TestClient(create_app(api_settings, clock=clock)) as c:
+        assert lost.exists() and kept.stat().st_size > 0
+        again = _post(c, tokens.operator, body, "k-lost")
+        again_other = _post(c, tokens.operator, {**body, "content": VENDING}, "k-kept")
+    assert again.status_code == again_other.status_code == 201
+    assert again.headers["idempotent-replayed"] == again_other.headers["idempotent-replayed"] == "true"
+    assert (again.json()["id"], again_other.json()["id"]) == (first.json()["id"], other.json()["id"])
+    assert len(ticket_files(data_dir)) == 2
+
+
+def test_records_log_keeps_what_is_alive_and_prunes_the_rest(tmp_path):
     import os
     import time
 
     from intake_api.idempotency import IdempotencyRecords
 
-    records = IdempotencyRecords(tmp_path / "idem")
-    (tmp_path / "idem").mkdir()
-    real_fsync, syncs, lock = os.fsync, [], threading.Lock()
-    names_at_sync: list[set[str]] = []
-
-    def slow_fsync(fd):
-        if os.path.isdir(f"/proc/self/fd/{fd}"):
-            with lock:
-                syncs.append(fd)
-                names_at_sync.append({p.name for p in (tmp_path / "idem").glob("*.json")})
-            time.sleep(0.02)  # a slow disk: writers pile up behind the sync in progress
-        return real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", slow_fsync)
-    returned: dict[str, set[str]] = {}
-
-    def write(i: int) -> None:
-        path = tmp_path / "idem" / f"r{i:02d}.json"
-        records._write(path, {"ticket_id": f"LY2026112800{i:04d}"})
-        with lock:  # the folder syncs that had begun by now
-            returned[path.name] = set().union(*names_at_sync[: len(syncs)])
-
-    threads = [threading.Thread(target=write, args=(i,)) for i in range(24)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(returned) == 24
-    assert 1 <= len(syncs) < 24  # shared, not one per record
-    for name, synced in returned.items():
-        assert name in synced, f"{name} returned before a folder sync covered it"
+    records = IdempotencyRecords(tmp_path / "idem", ttl_hours=2)
+    records.root.mkdir()
+    old, new = records.root / f"{1:064x}.json", records.root / f"{2:064x}.json"
+    records._write(old, {"ticket_id": "LY20261128000001"})
+    records._write(new, {"ticket_id": "LY20261128000002"})
+    # The first line was written three hours ago, in its own segment: expired.
+    seg = next(records.log_dir.glob("*.jsonl"))
+    lines = [line for line in seg.read_bytes().split(b"\n") if line]
+    then = time.time() - 3 * 3600
+    aged = lines[0].replace(b'"written":', b'"written":%.3f,"was":' % then)
+    seg.write_bytes(lines[1] + b"\n")
+    (records.log_dir / f"{time.strftime('%Y%m%d%H', time.gmtime(then))}.jsonl").write_bytes(aged + b"\n")
+    old.unlink()
+    new.unlink()
+    assert records.recover() == 1  # only the live record comes back
+    assert new.exists() and not old.exists()
+    os.utime(new, (then, then))
+    assert records.prune() == 1
+    assert [p.name for p in records.log_dir.glob("*.jsonl")] == [seg.name]

@@ -153,6 +153,30 @@ def test_a_full_disk_under_the_idempotency_record_files_nothing(client, tokens, 
     assert len(ticket_files(data_dir)) == 1
 
 
+def test_a_failing_sync_of_the_idempotency_log_files_nothing(durable, tokens, data_dir, api_settings, monkeypatch):
+    """The records log is synced in the ticket's group commit, before the ticket goes into
+    place: if that sync fails, the intake fails and no ticket is stored."""
+    before = all_files(data_dir)
+    real = os.fdatasync
+    log_dir = str(api_settings.secrets_path / "idempotency" / "log")
+
+    def failing_for_the_log(fd):
+        if os.readlink(f"/proc/self/fd/{fd}").startswith(log_dir):
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        return real(fd)
+
+    with monkeypatch.context() as m:
+        m.setattr(os, "fdatasync", failing_for_the_log)
+        r = _intake(durable, tokens, VENDING, **{"Idempotency-Key": "sync-me"})
+    assert r.status_code == 503, r.text
+    _no_trace(data_dir, before)
+    r1 = _intake(durable, tokens, VENDING, **{"Idempotency-Key": "sync-me"})
+    r2 = _intake(durable, tokens, VENDING, **{"Idempotency-Key": "sync-me"})
+    assert r1.status_code == r2.status_code == 201 and r1.json()["id"] == r2.json()["id"]
+    assert r2.headers["idempotent-replayed"] == "true"
+    assert len(ticket_files(data_dir)) == 1
+
+
 @pytest.fixture
 def tiny_disk(tmp_path):
     """A 2 MB tmpfs: a real disk that fills up (needs root; skipped elsewhere)."""
