@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import shutil
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from generator import slowlane
@@ -75,3 +80,27 @@ def all_text_files(site: Path) -> dict[str, str]:
         if p.is_file() and p.suffix in (".html", ".xml", ".json", ".csv", ".txt"):
             out[str(p.relative_to(site))] = p.read_text(encoding="utf-8", errors="replace")
     return out
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # noqa: D102
+        pass
+
+
+class _StaticServer(ThreadingHTTPServer):
+    # The default backlog of 5 drops a browser's burst of connections on a busy machine
+    # (HTTP/1.0: one per file), and a dropped SYN is retried only after 1, 3, 7... s.
+    request_queue_size = 128
+    daemon_threads = True
+
+
+@contextlib.contextmanager
+def serve_static(root: Path) -> Iterator[str]:
+    """Serve a built site over HTTP on a free port; yield its base URL."""
+    server = _StaticServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

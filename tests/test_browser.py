@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import functools
 import shutil
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from .site_fixtures import BuiltSite, make_site
+from .site_fixtures import BuiltSite, make_site, serve_static
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -21,19 +18,11 @@ pytestmark = [
 ]
 
 
-class _Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, *args):  # noqa: D102
-        pass
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     built: BuiltSite = make_site(tmp_path_factory.mktemp("browser-site"), tickets=300, days=8)
-    handler = functools.partial(_Quiet, directory=str(built.site))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield built, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with serve_static(built.site) as base:
+        yield built, base
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +44,11 @@ def page(browser):
     pg = ctx.new_page()
     pg.dialogs = []
     pg.on("dialog", lambda d: (pg.dialogs.append(d.message), d.dismiss()))
+    # What the page said, for the failure message of a test that waited in vain.
+    pg.console_lines = []
+    pg.on("console", lambda m: pg.console_lines.append(f"{m.type}: {m.text}"))
+    pg.on("pageerror", lambda e: pg.console_lines.append(f"pageerror: {e}"))
+    pg.on("requestfailed", lambda r: pg.console_lines.append(f"failed: {r.url} {r.failure}"))
     yield pg
     ctx.close()
 
@@ -106,7 +100,11 @@ def test_search_finds_a_ticket_by_a_chinese_word(served, page):
     page.goto(f"{base}/search/")
     page.select_option("#shoufa-range", "all")
     # Choosing the range remounts the search box once its shards are fetched: type after that.
-    page.wait_for_selector('#search[data-range="all"] .pagefind-ui__search-input')
+    try:
+        page.wait_for_selector('#search[data-range="all"] .pagefind-ui__search-input')
+    except Exception as exc:  # noqa: BLE001 - re-raised with what the page said
+        raise AssertionError(f"the search box never mounted: {page.console_lines} "
+                             f"{page.locator('#search').inner_html()[:500]!r}") from exc
     page.fill(".pagefind-ui__search-input", "物业")
     page.wait_for_selector(".pagefind-ui__result-link", timeout=30000)
     page.wait_for_timeout(500)
@@ -119,3 +117,11 @@ def test_search_finds_a_ticket_by_a_chinese_word(served, page):
     page.fill("#shoufa-id", target.id)
     page.click("#shoufa-go")
     page.wait_for_url(f"**/tickets/{target.id}/")
+
+
+def test_search_says_so_when_its_index_cannot_be_loaded(served, page):
+    _, base = served
+    page.route("**/search/shards.json", lambda route: route.abort())
+    page.goto(f"{base}/search/")
+    page.wait_for_function("document.getElementById('search').textContent.includes('搜索索引暂时无法加载')")
+    assert page.locator("#search .pagefind-ui__search-input").count() == 0

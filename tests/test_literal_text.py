@@ -10,13 +10,10 @@ runs none of it.
 from __future__ import annotations
 
 import csv
-import functools
 import io
 import json
 import shutil
-import threading
 import xml.etree.ElementTree as ET
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import lxml.html
@@ -26,7 +23,7 @@ from generator import slowlane
 from generator.build import build
 from intake_api.model import Actor, Role, TicketCreate
 
-from .site_fixtures import BuiltSite, make_site
+from .site_fixtures import BuiltSite, make_site, serve_static
 
 PAYLOAD = (
     '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2"><svg onload="window.__pwned=4"></svg>'
@@ -142,18 +139,11 @@ def test_exports_carry_the_exact_strings(built):
 # -- in a real browser ---------------------------------------------------------------------
 
 
-class _Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, *args):  # noqa: D102
-        pass
-
-
 @pytest.fixture(scope="module")
 def served(built):
     b, tid = built
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(b.site)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield b, tid, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with serve_static(b.site) as base:
+        yield b, tid, base
 
 
 @pytest.fixture(scope="module")

@@ -66,6 +66,9 @@
       }
       range.addEventListener("change", pick);
       pick();
+    }).catch(function () {
+      mounted = null;
+      document.getElementById("search").textContent = "搜索索引暂时无法加载，请刷新页面重试。";
     });
   }
 
