@@ -131,47 +131,37 @@ def test_a_disk_filling_up_midway_through_a_file(client, tokens, data_dir, monke
     assert act(client, first["id"], tokens.lanshan, action="accept").status_code == 200
 
 
-def test_a_full_disk_under_the_idempotency_record_files_nothing(client, tokens, data_dir, api_settings, monkeypatch):
+@pytest.mark.parametrize(
+    ("call", "err", "status", "under", "fixture"),
+    [
+        # A full disk while the record's file or its log line is written.
+        ("write", errno.ENOSPC, 507, "", "client"),
+        # The records log's sync, which the ticket's group commit makes before the
+        # ticket goes into place, fails.
+        ("fdatasync", errno.EIO, 503, "log", "durable"),
+    ],
+)
+def test_a_failure_under_the_idempotency_record_files_nothing(
+    call, err, status, under, fixture, tokens, data_dir, api_settings, monkeypatch, request
+):
+    client = request.getfixturevalue(fixture)
     before = all_files(data_dir)
-    real = os.write
-    records = str(api_settings.secrets_path / "idempotency")
+    real = getattr(os, call)
+    records = str(api_settings.secrets_path / "idempotency" / under)
 
-    def full_for_records(fd, data):
+    def failing_for_records(fd, *args):
         if os.readlink(f"/proc/self/fd/{fd}").startswith(records):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return real(fd, data)
+            raise OSError(err, os.strerror(err))
+        return real(fd, *args)
 
     with monkeypatch.context() as m:
-        m.setattr(os, "write", full_for_records)
+        m.setattr(os, call, failing_for_records)
         r = _intake(client, tokens, VENDING, **{"Idempotency-Key": "retry-me"})
-    assert r.status_code == 507, r.text
+    assert r.status_code == status, r.text
     _no_trace(data_dir, before)
-    # Space is back: the retry with the same key files the ticket, once.
+    # The fault is gone: the retry with the same key files the ticket, once.
     r1 = _intake(client, tokens, VENDING, **{"Idempotency-Key": "retry-me"})
     r2 = _intake(client, tokens, VENDING, **{"Idempotency-Key": "retry-me"})
-    assert r1.status_code == r2.status_code == 201 and r1.json()["id"] == r2.json()["id"]
-    assert len(ticket_files(data_dir)) == 1
-
-
-def test_a_failing_sync_of_the_idempotency_log_files_nothing(durable, tokens, data_dir, api_settings, monkeypatch):
-    """The records log is synced in the ticket's group commit, before the ticket goes into
-    place: if that sync fails, the intake fails and no ticket is stored."""
-    before = all_files(data_dir)
-    real = os.fdatasync
-    log_dir = str(api_settings.secrets_path / "idempotency" / "log")
-
-    def failing_for_the_log(fd):
-        if os.readlink(f"/proc/self/fd/{fd}").startswith(log_dir):
-            raise OSError(errno.EIO, os.strerror(errno.EIO))
-        return real(fd)
-
-    with monkeypatch.context() as m:
-        m.setattr(os, "fdatasync", failing_for_the_log)
-        r = _intake(durable, tokens, VENDING, **{"Idempotency-Key": "sync-me"})
-    assert r.status_code == 503, r.text
-    _no_trace(data_dir, before)
-    r1 = _intake(durable, tokens, VENDING, **{"Idempotency-Key": "sync-me"})
-    r2 = _intake(durable, tokens, VENDING, **{"Idempotency-Key": "sync-me"})
     assert r1.status_code == r2.status_code == 201 and r1.json()["id"] == r2.json()["id"]
     assert r2.headers["idempotent-replayed"] == "true"
     assert len(ticket_files(data_dir)) == 1
