@@ -215,6 +215,8 @@ def test_records_log_keeps_what_is_alive_and_prunes_the_rest(tmp_path):
     import os
     import time
 
+    import orjson
+
     from intake_api.idempotency import IdempotencyRecords
 
     records = IdempotencyRecords(tmp_path / "idem", ttl_hours=2)
@@ -223,11 +225,14 @@ def test_records_log_keeps_what_is_alive_and_prunes_the_rest(tmp_path):
     records._write(old, {"ticket_id": "LY20261128000001"})
     records._write(new, {"ticket_id": "LY20261128000002"})
     # The first line was written three hours ago, in its own segment: expired.
-    seg = next(records.log_dir.glob("*.jsonl"))
-    lines = [line for line in seg.read_bytes().split(b"\n") if line]
+    segs = sorted(records.log_dir.glob("*.jsonl"))  # two if the hour turned in between
+    first, second = (orjson.loads(line) for seg in segs for line in seg.read_bytes().split(b"\n") if line)
+    for seg in segs:
+        seg.unlink()
     then = time.time() - 3 * 3600
-    aged = lines[0].replace(b'"written":', b'"written":%.3f,"was":' % then)
-    seg.write_bytes(lines[1] + b"\n")
+    seg = records.log_dir / f"{time.strftime('%Y%m%d%H', time.gmtime(second['written']))}.jsonl"
+    seg.write_bytes(orjson.dumps(second) + b"\n")
+    aged = orjson.dumps({**first, "written": then})
     (records.log_dir / f"{time.strftime('%Y%m%d%H', time.gmtime(then))}.jsonl").write_bytes(aged + b"\n")
     old.unlink()
     new.unlink()
