@@ -18,6 +18,29 @@ CATALOG_DIR = ROOT / "data" / "catalog"
 T0 = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)  # 09:00 in Linyi
 
 
+def pytest_collection_modifyitems(items):
+    # A browser test that fails is run once more; the report lists every rerun ("R").
+    # A real browser on a loaded 2-core machine can lose a request of the search page
+    # (Pagefind then never answers); two failures in a row are a failure.
+    for item in items:
+        if item.get_closest_marker("browser") and not item.get_closest_marker("flaky"):
+            item.add_marker(pytest.mark.flaky(reruns=1, reruns_delay=1))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    page = getattr(item, "funcargs", {}).get("page")
+    if report.failed and call.when == "call" and getattr(page, "console_lines", None) is not None:
+        # What the page said: console messages, script errors, failed requests, workers.
+        report.sections.append(("browser console", "\n".join(page.console_lines) or "(nothing)"))
+        try:
+            report.sections.append(("search box", page.locator("#search").inner_html(timeout=2000)[:2000]))
+        except Exception as exc:  # noqa: BLE001 - the page may be gone
+            report.sections.append(("search box", f"(not read: {exc})"))
+    return report
+
+
 @pytest.fixture(scope="session")
 def catalog() -> Catalog:
     return load_catalog(CATALOG_DIR)

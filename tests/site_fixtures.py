@@ -104,3 +104,24 @@ def serve_static(root: Path) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextlib.contextmanager
+def open_page(browser, **context_options) -> Iterator:
+    """A page in a fresh browser context that records what it said: its dialogs
+    (`page.dialogs`) and its console messages, script errors, failed requests and
+    workers (`page.console_lines`, shown in the report of a test that fails)."""
+    ctx = browser.new_context(locale="zh-CN", **context_options)
+    pg = ctx.new_page()
+    pg.dialogs = []
+    pg.on("dialog", lambda d: (pg.dialogs.append(d.message), d.dismiss()))
+    pg.console_lines = []
+    pg.on("console", lambda m: pg.console_lines.append(f"{m.type}: {m.text}"))
+    pg.on("pageerror", lambda e: pg.console_lines.append(f"pageerror: {e}"))
+    pg.on("requestfailed", lambda r: pg.console_lines.append(f"failed: {r.url} {r.failure}"))
+    pg.on("worker", lambda w: pg.console_lines.append(f"worker: {w.url}"))
+    try:
+        yield pg
+    finally:
+        ctx.close()
+

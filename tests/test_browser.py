@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .site_fixtures import BuiltSite, make_site, serve_static
+from .site_fixtures import BuiltSite, make_site, open_page, serve_static
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -40,17 +40,8 @@ def browser():
 
 @pytest.fixture
 def page(browser):
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-    pg = ctx.new_page()
-    pg.dialogs = []
-    pg.on("dialog", lambda d: (pg.dialogs.append(d.message), d.dismiss()))
-    # What the page said, for the failure message of a test that waited in vain.
-    pg.console_lines = []
-    pg.on("console", lambda m: pg.console_lines.append(f"{m.type}: {m.text}"))
-    pg.on("pageerror", lambda e: pg.console_lines.append(f"pageerror: {e}"))
-    pg.on("requestfailed", lambda r: pg.console_lines.append(f"failed: {r.url} {r.failure}"))
-    yield pg
-    ctx.close()
+    with open_page(browser, viewport={"width": 1280, "height": 900}) as pg:
+        yield pg
 
 
 def _external_requests(page, base: str) -> list[str]:
@@ -100,11 +91,7 @@ def test_search_finds_a_ticket_by_a_chinese_word(served, page):
     page.goto(f"{base}/search/")
     page.select_option("#shoufa-range", "all")
     # Choosing the range remounts the search box once its shards are fetched: type after that.
-    try:
-        page.wait_for_selector('#search[data-range="all"] .pagefind-ui__search-input')
-    except Exception as exc:  # noqa: BLE001 - re-raised with what the page said
-        raise AssertionError(f"the search box never mounted: {page.console_lines} "
-                             f"{page.locator('#search').inner_html()[:500]!r}") from exc
+    page.wait_for_selector('#search[data-range="all"] .pagefind-ui__search-input')
     page.fill(".pagefind-ui__search-input", "物业")
     page.wait_for_selector(".pagefind-ui__result-link", timeout=30000)
     page.wait_for_timeout(500)

@@ -23,7 +23,7 @@ from generator import slowlane
 from generator.build import build
 from intake_api.model import Actor, Role, TicketCreate
 
-from .site_fixtures import BuiltSite, make_site, serve_static
+from .site_fixtures import BuiltSite, make_site, open_page, serve_static
 
 PAYLOAD = (
     '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2"><svg onload="window.__pwned=4"></svg>'
@@ -160,12 +160,8 @@ def browser():
 
 @pytest.fixture
 def page(browser):
-    ctx = browser.new_context(locale="zh-CN")
-    pg = ctx.new_page()
-    pg.dialogs = []
-    pg.on("dialog", lambda d: (pg.dialogs.append(d.message), d.dismiss()))
-    yield pg
-    ctx.close()
+    with open_page(browser) as pg:
+        yield pg
 
 
 def _inert(page) -> None:
