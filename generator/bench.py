@@ -491,12 +491,13 @@ _CITIZENS = itertools.count(0, 1_000_000)
 
 
 async def _fire(url: str, token: str, total: int, concurrency: int, *, keys: str | None = None,
-                citizens: int | None = None) -> tuple[list[float], list[str], int]:
+                citizens: int | None = None, place: str | None = None) -> tuple[list[float], list[str], int]:
     """POST `total` tickets over `concurrency` keep-alive connections; return latencies, ids, errors.
 
     `keys`: send an Idempotency-Key (this prefix and the request's number), as a client
     that retries safely does. Every request comes from a new citizen (phone number), unless
-    `citizens` names the first number of a run to repeat.
+    `citizens` names the first number of a run to repeat. `place`: every request reports
+    the same problem at this address (a storm of repeats: all but the first are linked).
 
     A minimal HTTP/1.1 client on asyncio streams: a general client (httpx) spends about
     2.5 ms of CPU per request, on the same two cores as the server, so it would measure
@@ -536,6 +537,11 @@ async def _fire(url: str, token: str, total: int, concurrency: int, *, keys: str
                 "channel": ("hotline", "app", "wechat", "web")[i % 4],
                 "content": TEXTS[i % len(TEXTS)] + f"（{i}）",
                 "citizen_phone": f"13{first + i:09d}",
+            } if place is None else {
+                "channel": ("hotline", "app", "wechat", "web")[i % 4],
+                "content": f"{place}停水两天了，请尽快恢复供水。",
+                "address": place,
+                "citizen_phone": f"13{first + i:09d}",
             })
             extra = f"Idempotency-Key: {keys}-{i}\r\n".encode() if keys else b""
             t0 = time.perf_counter()
@@ -562,29 +568,35 @@ async def _fire(url: str, token: str, total: int, concurrency: int, *, keys: str
 
 
 def intake(data: Path, site: Path, *, total: int = 3000, concurrency: int = 50, workers: int = 2,
-           keys: bool = False) -> dict[str, Any]:
+           keys: bool = False, storm: bool = False) -> dict[str, Any]:
+    """Tickets through the HTTP API, verified on disk afterwards. `storm`: every request
+    reports the same water cut at one new address (one first report, then its repeats)."""
     token = _token(data, site, "--role", "operator", "--name", f"bench-intake-{time.time_ns()}")  # names are unique
     srv = Server(data, site, workers=workers, watch=False)
     try:
         srv.wait()
         t0 = time.perf_counter()
         prefix = f"bench-{os.getpid()}-{time.time_ns()}" if keys else None
-        latencies, ids, errors = asyncio.run(_fire(srv.url, token, total, concurrency, keys=prefix))
+        place = f"兰山区柳青街道基准小区{time.time_ns() % 10**9}号楼" if storm else None
+        latencies, ids, errors = asyncio.run(_fire(srv.url, token, total, concurrency, keys=prefix, place=place))
         wall = time.perf_counter() - t0
     finally:
         srv.stop()
     store = Store(data)
-    missing = 0
+    missing = repeats = 0
     for tid in ids:
         try:
-            store.read_path(store.path_for(tid))
+            t = store.read_path(store.path_for(tid))
         except Exception:  # noqa: BLE001 - counted as not verified
             missing += 1
+            continue
+        repeats += any(link["relation"] == "duplicate_of" for link in t.state.links)
     return {
         "requests": total, "accepted": len(ids), "errors": errors, "unique_ids": len(set(ids)),
         "verified_on_disk": len(ids) - missing, "tickets_per_s": len(ids) / wall if wall else 0,
         "p50_ms": pct(latencies, 50) * 1000, "p99_ms": pct(latencies, 99) * 1000,
         "workers": workers, "concurrency": concurrency, "idempotency_keys": keys,
+        "storm": storm, "linked_as_repeats": repeats,
     }
 
 
@@ -657,6 +669,7 @@ def bench_one(n: int, *, workers: int, mkdocs_max: int, changes: int, intake_tot
         settle()
         res["intake"] = intake(data, site, total=intake_total)
         res["intake_keys"] = intake(data, site, total=max(1, intake_total // 3), keys=True)
+        res["intake_storm"] = intake(data, site, total=max(1, intake_total // 3), storm=True)
     res["dispatch"] = dispatch_times(data / "catalog")
     return res
 
@@ -701,11 +714,15 @@ def table(results: list[dict[str, Any]]) -> str:
     row("intake p50 / p99 (ms)", lambda r: f"{r['intake']['p50_ms']:.0f} / {r['intake']['p99_ms']:.0f}")
     row("  with Idempotency-Key: tickets/s", lambda r: f"{r['intake_keys']['tickets_per_s']:.0f}")
     row("  with Idempotency-Key: p50 / p99 (ms)", lambda r: f"{r['intake_keys']['p50_ms']:.0f} / {r['intake_keys']['p99_ms']:.0f}")
+    row("  storm of repeats, one place: tickets/s", lambda r: f"{r['intake_storm']['tickets_per_s']:.0f}")
+    row("  storm: p50 / p99 (ms)", lambda r: f"{r['intake_storm']['p50_ms']:.0f} / {r['intake_storm']['p99_ms']:.0f}")
+    row("  storm: linked as repeats", lambda r: f"{r['intake_storm']['linked_as_repeats']}/{r['intake_storm']['accepted']}")
+
     def verified(r: dict[str, Any]) -> str:
-        runs = [r[k] for k in ("intake", "intake_keys") if k in r]
+        runs = [r[k] for k in ("intake", "intake_keys", "intake_storm") if k in r]
         return f"{sum(x['verified_on_disk'] for x in runs)}/{sum(x['accepted'] for x in runs)}"
 
-    row("intake verified on disk (both)", verified)
+    row("intake verified on disk (all runs)", verified)
     row("dispatch p50 / p99 (ms)", lambda r: f"{r['dispatch']['p50_ms']:.2f} / {r['dispatch']['p99_ms']:.2f}")
     return "\n".join(lines)
 

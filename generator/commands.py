@@ -91,7 +91,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     be.add_argument("--workers", type=int, default=2, help="worker processes for demo data and builds")
     be.add_argument("--mkdocs-max", type=int, default=20_000, help="pages for the mkdocs-material comparison (0: skip)")
     be.add_argument("--changes", type=int, default=50, help="change-to-public samples, after the server start catch-up (0: skip)")
-    be.add_argument("--intake", type=int, default=3000, help="intake requests (0: skip); then a third as many with Idempotency-Key")
+    be.add_argument("--intake", type=int, default=3000, help="intake requests (0: skip); then a third as many with Idempotency-Key, and a third as many repeats of one report (a storm)")
     be.add_argument("--keep", action="store_true", help="keep the temporary folder")
     be.add_argument("--no-hugo", action="store_true", help="skip the Hugo comparison")
     be.add_argument("--hugo-max", type=int, default=200_000,

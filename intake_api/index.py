@@ -21,6 +21,7 @@ if the SLA policy changed since, the tickets it lists are re-read.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import hashlib
 import logging
@@ -45,7 +46,7 @@ log = logging.getLogger(__name__)
 
 PENDING_SECONDS = 60.0
 MAX_REMEMBERED = 500_000
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2
 SNAPSHOT_NAME = Path(".index") / "open.jsonl"
 
 
@@ -70,6 +71,7 @@ class OpenEntry:
     summary: str
     next_due: datetime | None
     dup_keys: tuple[str, ...]
+    repeat: bool  # linked as a repeat of an earlier ticket
 
 
 def open_entry(state: TicketState, seq: int, catalog: Catalog) -> OpenEntry:
@@ -95,6 +97,7 @@ def open_entry(state: TicketState, seq: int, catalog: Catalog) -> OpenEntry:
         summary=state.content[:80],
         next_due=next_due(catalog.sla, state),
         dup_keys=keys_for(state),
+        repeat=any(link["relation"] == "duplicate_of" for link in state.links),
     )
 
 
@@ -109,7 +112,10 @@ class OpenIndex:
         # Last seq seen of tickets touched since start (bounded), so an older version
         # never replaces a newer one.
         self._seqs: OrderedDict[str, int] = OrderedDict()
-        self._by_key: dict[str, set[str]] = {}
+        # Each duplicate key's open tickets in order of receipt (of two received in the
+        # same millisecond, one that repeats nothing first): the earliest within the
+        # window is found by bisection (a storm of repeats puts thousands under one key).
+        self._by_key: dict[str, list[tuple[datetime, bool, str]]] = {}
         self._pending: dict[str, tuple[int, float]] = {}
 
     # -- maintenance ---------------------------------------------------------
@@ -280,10 +286,13 @@ class OpenIndex:
         old = self._entries.pop(ticket_id, None)
         if old is None:
             return
+        item = (old.received_at, old.repeat, ticket_id)
         for k in old.dup_keys:
             ids = self._by_key.get(k)
             if ids is not None:
-                ids.discard(ticket_id)
+                i = bisect.bisect_left(ids, item)
+                if i < len(ids) and ids[i] == item:
+                    del ids[i]
                 if not ids:
                     del self._by_key[k]
 
@@ -293,24 +302,26 @@ class OpenIndex:
             self._seqs[entry.id] = entry.seq
         self._entries[entry.id] = entry
         for k in entry.dup_keys:
-            self._by_key.setdefault(k, set()).add(entry.id)
+            bisect.insort(self._by_key.setdefault(k, []), (entry.received_at, entry.repeat, entry.id))
 
     # -- questions -----------------------------------------------------------
 
     def find_duplicate(self, state: TicketState, *, now: datetime) -> Match | None:
         """The earliest open ticket within the window that this one repeats, if any."""
         window = timedelta(hours=self.catalog.sla.duplicate_window_hours)
-        best: tuple[datetime, str, str] | None = None
+        best: tuple[datetime, bool, str, str] | None = None
         with self._lock:
             for key in keys_for(state):
-                for tid in self._by_key.get(key, ()):
-                    e = self._entries.get(tid)
-                    if e is None or tid == state.id or e.received_at < now - window:
-                        continue
-                    cand = (e.received_at, tid, key)
-                    if best is None or cand < best:
-                        best = cand
-        return Match.from_key(best[1], best[2]) if best else None
+                ids = self._by_key.get(key, ())
+                i = bisect.bisect_left(ids, (now - window,))
+                # The earliest within the window, unless that is this ticket itself.
+                for received_at, repeat, tid in ids[i : i + 2]:
+                    if tid != state.id:
+                        cand = (received_at, repeat, tid, key)
+                        if best is None or cand < best:
+                            best = cand
+                        break
+        return Match.from_key(best[2], best[3]) if best else None
 
     def due(self, now: datetime) -> list[str]:
         """Open tickets with a deadline step due at `now`."""

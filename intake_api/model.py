@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import cached_property
@@ -512,6 +513,13 @@ class Ticket(BaseModel):
         """Return a copy with one more event appended to the chain."""
         ev = make_event(ticket_id=self.id, prev=self.last, type=type, at=at, actor=actor, data=data)
         return Ticket(v=self.v, id=self.id, events=[*self.events, ev])
+
+    def with_events(self, events: Iterable[tuple[EventType, datetime, Actor, dict[str, Any] | None]]) -> Ticket:
+        """Return a copy with several events appended to the chain, in order."""
+        new = list(self.events)
+        for type_, at, actor, data in events:
+            new.append(make_event(ticket_id=self.id, prev=new[-1], type=type_, at=at, actor=actor, data=data))
+        return Ticket(v=self.v, id=self.id, events=new)
 
     def to_json(self) -> bytes:
         """Serialize as the store's human-readable UTF-8 JSON."""

@@ -44,6 +44,13 @@ Reserve = Callable[[str, str], None]
 Sync = Callable[[], None]
 
 
+@dataclass
+class _LinkBack:
+    new_id: str
+    basis: str
+    done: bool = False
+
+
 class Service:
     def __init__(
         self,
@@ -63,6 +70,9 @@ class Service:
         self.detect_duplicates = detect_duplicates
         self._index: OpenIndex | None = None
         self._index_lock = threading.Lock()
+        # Link-backs waiting for their earlier ticket, and the lock of whoever writes them.
+        self._links: dict[str, tuple[list[_LinkBack], threading.Lock]] = {}
+        self._links_lock = threading.Lock()
 
     @property
     def index(self) -> OpenIndex:
@@ -92,17 +102,41 @@ class Service:
         reserve: Reserve | None = None,
         sync: Sync | None = None,
     ) -> Intake:
-        """File a new ticket: dispatch it, link it to an open one it repeats, store it durably."""
+        """File a new ticket: dispatch it, link it to an open one it repeats, store it durably.
+
+        Intakes from the same citizen or place are serialised across processes (a lock
+        per stripe of their keys), so that each sees the one before it in the index (via
+        the journal), except a repeat of an open ticket: it is linked to the earliest
+        one, which no concurrent intake changes, and is filed without the lock, so that a
+        storm of repeats (a burst main, one building's many callers) shares group commits.
+        """
         code = new_tracking_code()
         decisions: list[Decision] = []
         matches: list[Match | None] = []
+        held = contextlib.ExitStack()
+        locked = False
 
         def build(ticket_id: str) -> Ticket:
+            nonlocal locked
             now = self.clock.now()
             ticket, decision = open_ticket(
                 ticket_id, create, ctx=self.ctx, actor=actor, tracking_code=code, at=now
             )
-            match = self.index.find_duplicate(ticket.state, now=now) if self.detect_duplicates else None
+            match = None
+            if self.detect_duplicates:
+                match = self.index.find_duplicate(ticket.state, now=now)
+                if match is None and not locked:
+                    # Not a repeat as far as this process knows: take the lock, catch up
+                    # with the other processes' intakes and look again. Received now, not
+                    # before the wait: the earliest open ticket is the one filed first.
+                    held.enter_context(self._duplicate_lock(lock_keys(create)))
+                    locked = True
+                    self.index.refresh()
+                    now = self.clock.now()
+                    ticket, decision = open_ticket(
+                        ticket_id, create, ctx=self.ctx, actor=actor, tracking_code=code, at=now
+                    )
+                    match = self.index.find_duplicate(ticket.state, now=now)
             if match is not None:
                 ticket = ticket.with_event(EventType.LINKED, at=now, actor=SYSTEM, data={
                     "ticket": match.ticket_id, "relation": "duplicate_of", "basis": match.basis,
@@ -113,15 +147,10 @@ class Service:
             matches.append(match)
             return ticket
 
-        if self.detect_duplicates:
-            # Intakes from the same citizen or place are serialised across processes, so
-            # that each sees the one before it (in the index, via the journal).
-            with self._duplicate_lock(lock_keys(create)):
-                self.index.refresh()
-                ticket = self.store.create(build, before=sync)
-                self.index.apply(ticket)
-        else:
+        with held:  # the lock, if build took it, until the index holds the new ticket
             ticket = self.store.create(build, before=sync)
+            if self.detect_duplicates:
+                self.index.apply(ticket)
         match = matches[-1]
         if match is not None:
             self._link_back(match, ticket.id)
@@ -138,18 +167,43 @@ class Service:
 
     def _link_back(self, match: Match, new_id: str) -> None:
         """Record the repeat in the earlier ticket's timeline too (best effort: the new
-        ticket is already stored and carries the link itself)."""
-        def link(t: Ticket) -> Ticket:
-            return t.with_event(EventType.LINKED, at=self.clock.now(), actor=SYSTEM, data={
-                "ticket": new_id, "relation": "duplicate", "basis": match.basis,
-            })
+        ticket is already stored and carries the link itself).
 
-        try:
-            other = self.store.update(match.ticket_id, link)
-        except (StoreError, TicketNotFound, OSError) as exc:
-            log.error("could not link %s back to %s: %s", match.ticket_id, new_id, exc)
-            return
-        self.index.apply(other)
+        The repeats of one ticket that arrive while its previous link-back is being
+        written go into it together, in one write: a storm of repeats makes one busy
+        ticket, not one write (and one read of a growing file) per repeat."""
+        link = _LinkBack(new_id, match.basis)
+        target = match.ticket_id
+        with self._links_lock:
+            queue, mutex = self._links.setdefault(target, ([], threading.Lock()))
+            queue.append(link)
+        with mutex:
+            if link.done:
+                return  # written by the thread before, together with its own
+            with self._links_lock:
+                batch = queue[:]
+                queue.clear()
+
+            def add(t: Ticket) -> Ticket:
+                at = self.clock.now()
+                return t.with_events([
+                    (EventType.LINKED, at, SYSTEM, {"ticket": x.new_id, "relation": "duplicate", "basis": x.basis})
+                    for x in batch
+                ])
+
+            other = None
+            try:
+                other = self.store.update(target, add)
+            except (StoreError, TicketNotFound, OSError) as exc:
+                log.error("could not link %s back to %s: %s", target, ", ".join(x.new_id for x in batch), exc)
+            finally:
+                for x in batch:
+                    x.done = True
+                with self._links_lock:
+                    if not queue and self._links.get(target, (None,))[0] is queue:
+                        del self._links[target]  # nobody waits with a link not written
+        if other is not None:
+            self.index.apply(other)
 
     def act(self, ticket_id: str, action: Any, *, actor: Actor) -> Ticket:
         """Perform one workflow action (a dict or a parsed action) on a ticket."""

@@ -210,3 +210,15 @@ def test_bench_load_client_counts_what_the_server_stored(server):
     # Each run files new citizens' tickets: none is a repeat linked to an earlier run's.
     linked = [t.id for t in store.scan() if any(e.type == "linked" for e in t.events)]
     assert linked == []
+    # A storm: everyone reports the same water cut at one place, on both workers at once.
+    # One ticket is the first; every other one is its repeat, linked both ways.
+    place = "兰山区柳青街道基准小区7号楼"
+    _, storm, errors = asyncio.run(bench_fire(base, token, 60, 10, place=place))
+    assert errors == 0 and len(set(storm)) == 60
+    tickets = [store.get(tid) for tid in storm]
+    firsts = [t for t in tickets if not t.state.links or t.state.links[0]["relation"] != "duplicate_of"]
+    assert len(firsts) == 1
+    first = store.get(firsts[0].id)
+    repeats = {t.id for t in tickets if t is not firsts[0]}
+    assert all(t.state.links == [{"ticket": first.id, "relation": "duplicate_of"}] for t in tickets if t.id in repeats)
+    assert sorted(link["ticket"] for link in first.state.links) == sorted(repeats)

@@ -13,7 +13,7 @@ from intake_api.app import create_app
 from intake_api.catalog import load_catalog
 from intake_api.cli import main
 from intake_api.clock import FixedClock
-from intake_api.index import OpenIndex, read_snapshot
+from intake_api.index import SNAPSHOT_VERSION, OpenIndex, read_snapshot
 from intake_api.model import TicketCreate
 from intake_api.server import ApiSettings
 from intake_api.service import Service
@@ -96,7 +96,9 @@ def test_changes_after_the_snapshot_are_replayed(demo, catalog, monkeypatch):
     [
         lambda p: p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2]),  # cut short
         lambda p: p.write_bytes(b"not json\n"),
-        lambda p: p.write_bytes(p.read_bytes().replace(b'"version":1', b'"version":99', 1)),
+        lambda p: p.write_bytes(
+            p.read_bytes().replace(b'"version":%d' % SNAPSHOT_VERSION, b'"version":99', 1)
+        ),
         lambda p: p.write_bytes(
             p.read_bytes().replace(b'"cursor":"', b'"cursor":"29991231:', 1)
         ),  # a journal that does not reach it (reset, or restored from an older backup)

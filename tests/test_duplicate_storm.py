@@ -1,0 +1,99 @@
+"""A storm of repeats: many citizens report the same matter at one place at once (a burst
+main, one building without water). Every repeat is linked both ways, as one at a time
+would be, but the repeats do not queue behind each other: they are filed without the
+duplicate lock, and the link-backs to the earlier ticket are written in batches."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from intake_api.model import Actor, EventType, Role, TicketCreate
+from intake_api.service import Service
+
+from .conftest import OPERATOR
+
+WATER = "兰山区柳青街道幸福小区3号楼停水两天了，请尽快恢复供水。"
+ADDRESS = "兰山区柳青街道幸福小区3号楼"
+
+
+def _call(i: int, *, address: str = ADDRESS) -> TicketCreate:
+    return TicketCreate(channel="hotline", content=WATER, address=address, citizen_phone=f"139{i:08d}")
+
+
+def test_a_storm_of_repeats_is_linked_both_ways_and_written_in_batches(service: Service, monkeypatch):
+    first = service.create(_call(0), actor=OPERATOR).ticket
+    locks = []
+    real_lock = service._duplicate_lock
+    monkeypatch.setattr(service, "_duplicate_lock", lambda keys: (locks.append(keys), real_lock(keys))[1])
+    # Each write of the earlier ticket takes a while (it grows with every link): the
+    # repeats that arrive meanwhile must go into the next write together.
+    real_update = service.store.update
+    writes = []
+
+    def slow_update(ticket_id, change):
+        if ticket_id == first.id:
+            writes.append(threading.get_ident())
+            time.sleep(0.03)
+        return real_update(ticket_id, change)
+
+    monkeypatch.setattr(service.store, "update", slow_update)
+    n = 48
+    with ThreadPoolExecutor(16) as pool:
+        intakes = list(pool.map(lambda i: service.create(_call(i), actor=OPERATOR), range(1, n + 1)))
+
+    assert all(x.duplicate_of is not None and x.duplicate_of.ticket_id == first.id for x in intakes)
+    assert all(x.duplicate_of.basis == "same_address" for x in intakes)
+    for x in intakes:
+        assert x.ticket.state.links == [{"ticket": first.id, "relation": "duplicate_of"}]
+    original = service.store.get(first.id)
+    back = [link["ticket"] for link in original.state.links]
+    assert sorted(back) == sorted(x.ticket.id for x in intakes), "every repeat linked back once"
+    linked = [e for e in original.events if e.type == EventType.LINKED]
+    assert [e.data["relation"] for e in linked] == ["duplicate"] * n
+    original.verify_chain()
+    assert len(writes) < n // 2, f"{len(writes)} writes of the earlier ticket for {n} repeats"
+    assert locks == [], "a repeat of an open ticket waited for the duplicate lock"
+    # Nothing is left waiting to be linked.
+    assert service._links == {}
+
+
+def test_the_first_of_a_storm_is_filed_under_the_lock(service: Service, monkeypatch):
+    """Intakes that repeat nothing yet are serialised: of many at once, one is the first and
+    every other one links to it (none is a second unlinked "first")."""
+    locks = []
+    real_lock = service._duplicate_lock
+    monkeypatch.setattr(service, "_duplicate_lock", lambda keys: (locks.append(keys), real_lock(keys))[1])
+    with ThreadPoolExecutor(12) as pool:
+        intakes = list(pool.map(lambda i: service.create(_call(i), actor=OPERATOR), range(24)))
+    firsts = [x for x in intakes if x.duplicate_of is None]
+    assert len(firsts) == 1
+    assert {x.duplicate_of.ticket_id for x in intakes if x.duplicate_of} == {firsts[0].ticket.id}
+    assert locks, "the first intake of a place took the lock"
+    # Ids stay gap-free: every number of the day was given to a stored ticket.
+    seqs = sorted(int(x.ticket.id[-6:]) for x in intakes)
+    assert seqs == list(range(seqs[0], seqs[0] + len(intakes)))
+
+
+def test_a_repeat_links_to_the_earliest_open_ticket_within_the_window(service: Service, clock):
+    window = timedelta(hours=service.catalog.sla.duplicate_window_hours)
+    a = service.create(_call(1), actor=OPERATOR).ticket
+    clock.advance(hours=1)
+    b = service.create(_call(2, address=ADDRESS + " "), actor=OPERATOR)  # the same place, folded
+    assert b.duplicate_of.ticket_id == a.id
+    # The earliest closes: the next repeat links to the earliest still open.
+    dept = Actor(role=Role.DEPARTMENT, department=a.state.department)
+    service.act(a.id, {"action": "accept"}, actor=dept)
+    service.act(a.id, {"action": "resolve", "text": "已恢复供水。"}, actor=dept)
+    service.act(a.id, {"action": "close", "reason": "resolved"}, actor=Actor(role=Role.SUPERVISOR, name="s"))
+    clock.advance(hours=1)
+    c = service.create(_call(3), actor=OPERATOR)
+    assert c.duplicate_of.ticket_id == b.ticket.id
+    # Past the window of the earliest open one, a repeat starts over.
+    clock.set(b.ticket.state.received_at + window + timedelta(minutes=1))
+    d = service.create(_call(4), actor=OPERATOR)
+    assert d.duplicate_of.ticket_id == c.ticket.id
+    clock.set(c.ticket.state.received_at + window + timedelta(minutes=1))
+    assert service.create(_call(5), actor=OPERATOR).duplicate_of.ticket_id == d.ticket.id
