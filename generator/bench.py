@@ -714,7 +714,7 @@ def table(results: list[dict[str, Any]]) -> str:
     row("intake p50 / p99 (ms)", lambda r: f"{r['intake']['p50_ms']:.0f} / {r['intake']['p99_ms']:.0f}")
     row("  with Idempotency-Key: tickets/s", lambda r: f"{r['intake_keys']['tickets_per_s']:.0f}")
     row("  with Idempotency-Key: p50 / p99 (ms)", lambda r: f"{r['intake_keys']['p50_ms']:.0f} / {r['intake_keys']['p99_ms']:.0f}")
-    row("  storm of repeats, one place: tickets/s", lambda r: f"{r['intake_storm']['tickets_per_s']:.0f}")
+    row("  storm at one place: tickets/s", lambda r: f"{r['intake_storm']['tickets_per_s']:.0f}")
     row("  storm: p50 / p99 (ms)", lambda r: f"{r['intake_storm']['p50_ms']:.0f} / {r['intake_storm']['p99_ms']:.0f}")
     row("  storm: linked as repeats", lambda r: f"{r['intake_storm']['linked_as_repeats']}/{r['intake_storm']['accepted']}")
 
