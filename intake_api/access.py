@@ -46,7 +46,7 @@ def citizen_ticket(
     """The ticket if `code` is its tracking code; failures count against the client IP."""
     limiter.check(ip)
     try:
-        ticket = service.store.get(ticket_id)
+        ticket = service.get(ticket_id)
     except TicketNotFound:
         limiter.fail(ip)
         raise NOT_FOUND from None
@@ -75,7 +75,7 @@ def view_ticket(
         ticket = citizen_ticket(service, limiter, ticket_id, code, ip)
         return citizen_view(ticket, publisher.public(ticket), service.catalog)
     try:
-        ticket = service.store.get(ticket_id)
+        ticket = service.get(ticket_id)
     except TicketNotFound:
         raise NOT_FOUND from None
     if principal is not None and sees_all(principal, ticket):

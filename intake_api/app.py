@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -60,6 +61,7 @@ def build_runtime(
         catalog=catalog or load_catalog(settings.catalog_path),
         clock=clock,
         durable=settings.durable,
+        background_links=True,
     )
     now = service.clock.now
     records = IdempotencyRecords(
@@ -107,11 +109,14 @@ def create_app(
         rt.service.store.replay_pending()
         rt.records.recover()  # records whose files a crash lost come back from their log
         rt.service.index.ensure()
+        # Link-backs a stopped worker had not written (in the background: it reads tickets).
+        threading.Thread(target=rt.service.reconcile_links, name="reconcile-links", daemon=True).start()
         rt.scheduler.start()
         try:
             yield
         finally:
             rt.scheduler.stop()
+            rt.service.links.close()  # what is queued is written before the index is saved
             rt.service.index.save()  # the next start replays only what follows
 
     app = FastAPI(

@@ -71,7 +71,7 @@ class OpenEntry:
     summary: str
     next_due: datetime | None
     dup_keys: tuple[str, ...]
-    repeat: bool  # linked as a repeat of an earlier ticket
+    repeat_of: str | None  # the earlier ticket this one repeats (linked duplicate_of)
 
 
 def open_entry(state: TicketState, seq: int, catalog: Catalog) -> OpenEntry:
@@ -97,7 +97,7 @@ def open_entry(state: TicketState, seq: int, catalog: Catalog) -> OpenEntry:
         summary=state.content[:80],
         next_due=next_due(catalog.sla, state),
         dup_keys=keys_for(state),
-        repeat=any(link["relation"] == "duplicate_of" for link in state.links),
+        repeat_of=next((link["ticket"] for link in state.links if link["relation"] == "duplicate_of"), None),
     )
 
 
@@ -286,7 +286,7 @@ class OpenIndex:
         old = self._entries.pop(ticket_id, None)
         if old is None:
             return
-        item = (old.received_at, old.repeat, ticket_id)
+        item = (old.received_at, old.repeat_of is not None, ticket_id)
         for k in old.dup_keys:
             ids = self._by_key.get(k)
             if ids is not None:
@@ -302,7 +302,7 @@ class OpenIndex:
             self._seqs[entry.id] = entry.seq
         self._entries[entry.id] = entry
         for k in entry.dup_keys:
-            bisect.insort(self._by_key.setdefault(k, []), (entry.received_at, entry.repeat, entry.id))
+            bisect.insort(self._by_key.setdefault(k, []), (entry.received_at, entry.repeat_of is not None, entry.id))
 
     # -- questions -----------------------------------------------------------
 
@@ -342,6 +342,11 @@ class OpenIndex:
             ]
         items.sort(key=lambda e: (e.close or e.received_at, e.id))
         return items
+
+    def repeats(self) -> list[tuple[str, str]]:
+        """(repeat, earlier ticket) of every open ticket linked as a repeat."""
+        with self._lock:
+            return [(e.id, e.repeat_of) for e in self._entries.values() if e.repeat_of]
 
     def open_count(self) -> int:
         with self._lock:

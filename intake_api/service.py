@@ -21,9 +21,10 @@ from .clock import Clock, SystemClock
 from .dispatch import Decision, Dispatcher
 from .duplicates import Match, lock_keys
 from .index import OpenIndex
+from .linkbacks import LinkBack, LinkBacks
 from .model import SYSTEM, Actor, EventType, Ticket, TicketCreate
 from .settings import Settings
-from .store import Store, StoreError, TicketNotFound
+from .store import Store, TicketNotFound
 from .workflow import ACTION_ADAPTER, Context, new_tracking_code, open_ticket, perform, tick
 
 log = logging.getLogger(__name__)
@@ -44,13 +45,6 @@ Reserve = Callable[[str, str], None]
 Sync = Callable[[], None]
 
 
-@dataclass
-class _LinkBack:
-    new_id: str
-    basis: str
-    done: bool = False
-
-
 class Service:
     def __init__(
         self,
@@ -60,7 +54,10 @@ class Service:
         clock: Clock | None = None,
         durable: bool = True,
         detect_duplicates: bool = True,
+        background_links: bool = False,
     ) -> None:
+        """`background_links`: write link-backs after the intake is answered, in batches
+        (the API server); otherwise before `create` returns (scripts, tests)."""
         self.data_dir = Path(data_dir)
         self.catalog = catalog
         self.clock = clock or SystemClock()
@@ -70,9 +67,7 @@ class Service:
         self.detect_duplicates = detect_duplicates
         self._index: OpenIndex | None = None
         self._index_lock = threading.Lock()
-        # Link-backs waiting for their earlier ticket, and the lock of whoever writes them.
-        self._links: dict[str, tuple[list[_LinkBack], threading.Lock]] = {}
-        self._links_lock = threading.Lock()
+        self.links = LinkBacks(self.store, self.clock, on_write=self._linked_back, background=background_links)
 
     @property
     def index(self) -> OpenIndex:
@@ -153,7 +148,9 @@ class Service:
                 self.index.apply(ticket)
         match = matches[-1]
         if match is not None:
-            self._link_back(match, ticket.id)
+            # The earlier ticket's side of the link: written after the answer, with the
+            # other repeats of it queued meanwhile (see linkbacks.py).
+            self.links.add([LinkBack(match.ticket_id, ticket.id, match.basis)])
         return Intake(ticket=ticket, tracking_code=code, decision=decisions[-1], duplicate_of=match)
 
     @contextlib.contextmanager
@@ -165,45 +162,18 @@ class Service:
                 fcntl.flock(fh, fcntl.LOCK_EX)
             yield
 
-    def _link_back(self, match: Match, new_id: str) -> None:
-        """Record the repeat in the earlier ticket's timeline too (best effort: the new
-        ticket is already stored and carries the link itself).
+    def get(self, ticket_id: str) -> Ticket:
+        """The ticket as stored, with the link-backs this process has queued for it."""
+        self.links.wait(ticket_id)
+        return self.store.get(ticket_id)
 
-        The repeats of one ticket that arrive while its previous link-back is being
-        written go into it together, in one write: a storm of repeats makes one busy
-        ticket, not one write (and one read of a growing file) per repeat."""
-        link = _LinkBack(new_id, match.basis)
-        target = match.ticket_id
-        with self._links_lock:
-            queue, mutex = self._links.setdefault(target, ([], threading.Lock()))
-            queue.append(link)
-        with mutex:
-            if link.done:
-                return  # written by the thread before, together with its own
-            with self._links_lock:
-                batch = queue[:]
-                queue.clear()
+    def reconcile_links(self) -> int:
+        """Queue the link-backs of open repeats that a stopped process had not written."""
+        return self.links.reconcile(self.index.repeats())
 
-            def add(t: Ticket) -> Ticket:
-                at = self.clock.now()
-                return t.with_events([
-                    (EventType.LINKED, at, SYSTEM, {"ticket": x.new_id, "relation": "duplicate", "basis": x.basis})
-                    for x in batch
-                ])
-
-            other = None
-            try:
-                other = self.store.update(target, add)
-            except (StoreError, TicketNotFound, OSError) as exc:
-                log.error("could not link %s back to %s: %s", target, ", ".join(x.new_id for x in batch), exc)
-            finally:
-                for x in batch:
-                    x.done = True
-                with self._links_lock:
-                    if not queue and self._links.get(target, (None,))[0] is queue:
-                        del self._links[target]  # nobody waits with a link not written
-        if other is not None:
-            self.index.apply(other)
+    def _linked_back(self, ticket: Ticket) -> None:
+        if self._index is not None:
+            self._index.apply(ticket)
 
     def act(self, ticket_id: str, action: Any, *, actor: Actor) -> Ticket:
         """Perform one workflow action (a dict or a parsed action) on a ticket."""

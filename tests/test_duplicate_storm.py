@@ -1,7 +1,8 @@
 """A storm of repeats: many citizens report the same matter at one place at once (a burst
 main, one building without water). Every repeat is linked both ways, as one at a time
 would be, but the repeats do not queue behind each other: they are filed without the
-duplicate lock, and the link-backs to the earlier ticket are written in batches."""
+duplicate lock, and the API server writes the link-backs to the earlier ticket after
+answering, in batches; a start writes those a stopped process had not."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+
+import pytest
 
 from intake_api.model import Actor, EventType, Role, TicketCreate
 from intake_api.service import Service
@@ -23,7 +26,16 @@ def _call(i: int, *, address: str = ADDRESS) -> TicketCreate:
     return TicketCreate(channel="hotline", content=WATER, address=address, citizen_phone=f"139{i:08d}")
 
 
-def test_a_storm_of_repeats_is_linked_both_ways_and_written_in_batches(service: Service, monkeypatch):
+@pytest.fixture
+def server_service(data_dir, catalog, clock) -> Service:
+    """The service as the API server runs it: link-backs written in the background."""
+    svc = Service(data_dir=data_dir, catalog=catalog, clock=clock, background_links=True)
+    yield svc
+    svc.links.close()
+
+
+def test_a_storm_of_repeats_is_linked_both_ways_and_written_in_batches(server_service: Service, monkeypatch):
+    service = server_service
     first = service.create(_call(0), actor=OPERATOR).ticket
     locks = []
     real_lock = service._duplicate_lock
@@ -44,6 +56,7 @@ def test_a_storm_of_repeats_is_linked_both_ways_and_written_in_batches(service: 
     with ThreadPoolExecutor(16) as pool:
         intakes = list(pool.map(lambda i: service.create(_call(i), actor=OPERATOR), range(1, n + 1)))
 
+    assert service.links.wait(timeout=30)
     assert all(x.duplicate_of is not None and x.duplicate_of.ticket_id == first.id for x in intakes)
     assert all(x.duplicate_of.basis == "same_address" for x in intakes)
     for x in intakes:
@@ -56,8 +69,60 @@ def test_a_storm_of_repeats_is_linked_both_ways_and_written_in_batches(service: 
     original.verify_chain()
     assert len(writes) < n // 2, f"{len(writes)} writes of the earlier ticket for {n} repeats"
     assert locks == [], "a repeat of an open ticket waited for the duplicate lock"
-    # Nothing is left waiting to be linked.
-    assert service._links == {}
+    assert service.links.writes == len(writes)
+
+
+def test_a_repeat_is_answered_before_its_link_back_and_a_read_waits_for_it(server_service: Service, monkeypatch):
+    service = server_service
+    first = service.create(_call(0), actor=OPERATOR).ticket
+    release = threading.Event()
+    real_update = service.store.update
+
+    def held_update(ticket_id, change):
+        assert release.wait(10)
+        return real_update(ticket_id, change)
+
+    monkeypatch.setattr(service.store, "update", held_update)
+    repeat = service.create(_call(1), actor=OPERATOR)  # answered while the link-back waits
+    assert repeat.duplicate_of.ticket_id == first.id
+    assert service.store.get(first.id).state.links == []
+    threading.Timer(0.2, release.set).start()
+    # A read through the service (the API's) sees its own process's link-backs.
+    assert service.get(first.id).state.links == [{"ticket": repeat.ticket.id, "relation": "duplicate"}]
+
+
+def test_link_backs_a_stopped_process_had_not_written_are_written_at_start(data_dir, catalog, clock, monkeypatch):
+    crashed = Service(data_dir=data_dir, catalog=catalog, clock=clock, background_links=True)
+    first = crashed.create(_call(0), actor=OPERATOR).ticket
+    monkeypatch.setattr(crashed.links, "add", lambda links: None)  # dies before writing them
+    repeats = [crashed.create(_call(i), actor=OPERATOR).ticket.id for i in (1, 2, 3)]
+    linked_before = crashed.store.get(first.id).state.links
+    assert linked_before == []
+
+    restarted = Service(data_dir=data_dir, catalog=catalog, clock=clock, background_links=True)
+    try:
+        assert restarted.reconcile_links() == 3
+        assert restarted.links.wait(timeout=30)
+        links = restarted.store.get(first.id).state.links
+        assert sorted(link["ticket"] for link in links) == sorted(repeats)
+        assert {link["relation"] for link in links} == {"duplicate"}
+        # Once written, nothing is missing: a second start (or the other worker) adds nothing.
+        assert restarted.reconcile_links() == 0
+        restarted.links.add([])  # harmless
+        restarted.store.get(first.id).verify_chain()
+    finally:
+        restarted.links.close()
+
+
+def test_a_server_stop_writes_the_queued_link_backs(data_dir, catalog, clock):
+    svc = Service(data_dir=data_dir, catalog=catalog, clock=clock, background_links=True)
+    first = svc.create(_call(0), actor=OPERATOR).ticket
+    ids = [svc.create(_call(i), actor=OPERATOR).ticket.id for i in range(1, 6)]
+    svc.links.close()
+    assert sorted(link["ticket"] for link in svc.store.get(first.id).state.links) == sorted(ids)
+    # After the stop, a late link-back is written at once, in the caller's thread.
+    late = svc.create(_call(9), actor=OPERATOR).ticket.id
+    assert late in {link["ticket"] for link in svc.store.get(first.id).state.links}
 
 
 def test_the_first_of_a_storm_is_filed_under_the_lock(service: Service, monkeypatch):

@@ -1,0 +1,180 @@
+"""Link-backs: a repeat's link in the timeline of the earlier ticket it repeats.
+
+A repeat is stored with its own link (`duplicate_of`) before the intake is answered. The
+link back (`duplicate`, in the earlier ticket) is written after the answer, by one thread
+per process that writes all the link-backs waiting for a ticket in one update: a storm of
+repeats (a burst main, one building's many callers) costs the earlier ticket one write
+per batch instead of one per repeat, and no caller waits for it.
+
+Nothing is lost if the process dies first: the repeat itself says what it repeats, and
+`reconcile` (run at every start) writes every missing link-back of the open repeats.
+Writing is idempotent: a link-back already in the timeline is not written twice (two
+processes may reconcile the same repeat).
+
+Reads of a ticket through `Service.get` wait for its link-backs queued in this process,
+so a client that files a repeat and then reads the earlier ticket sees the link.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from .clock import Clock
+from .model import SYSTEM, EventType, Ticket
+from .store import Store, StoreError, TicketNotFound
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LinkBack:
+    target: str  # the earlier ticket
+    new_id: str  # the repeat
+    basis: str  # "same_citizen" or "same_address"
+
+
+class LinkBacks:
+    def __init__(self, store: Store, clock: Clock, *, on_write: Callable[[Ticket], None],
+                 background: bool = True) -> None:
+        """`on_write` is called with each earlier ticket as written (the open index).
+        Without `background`, `add` writes before it returns (scripts, tests)."""
+        self.background = background
+        self.store = store
+        self.clock = clock
+        self.on_write = on_write
+        self._cond = threading.Condition()
+        self._queue: dict[str, list[LinkBack]] = {}  # by target, in order of arrival
+        self._writing: set[str] = set()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self.writes = 0  # updates of earlier tickets (for tests and the bench)
+
+    def add(self, links: Iterable[LinkBack]) -> None:
+        """Queue link-backs; they are written soon, after this returns."""
+        if not self.background:
+            by_target: dict[str, list[LinkBack]] = {}
+            for link in links:
+                by_target.setdefault(link.target, []).append(link)
+            for target, batch in by_target.items():
+                self._write(target, batch)
+            return
+        with self._cond:
+            for link in links:
+                self._queue.setdefault(link.target, []).append(link)
+            if self._closed:
+                self._drain_locked()
+                return
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="link-backs", daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+
+    def wait(self, target: str | None = None, timeout: float = 30.0) -> bool:
+        """Wait until the link-backs queued for `target` (None: all) are written."""
+        def done() -> bool:
+            if target is None:
+                return not self._queue and not self._writing
+            return target not in self._queue and target not in self._writing
+
+        with self._cond:
+            return self._cond.wait_for(done, timeout)
+
+    def close(self) -> None:
+        """Write what is queued and stop the thread (a server's shutdown)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+            thread = self._thread
+        if thread is not None:
+            thread.join()
+        with self._cond:
+            self._drain_locked()
+
+    def reconcile(self, repeats: Iterable[tuple[str, str]]) -> int:
+        """Queue the missing link-backs of (repeat, earlier ticket) pairs; return how many.
+
+        Reads each earlier ticket once, and a repeat only when its link-back is missing
+        (to learn the basis of its link)."""
+        by_target: dict[str, list[str]] = {}
+        for new_id, target in repeats:
+            by_target.setdefault(target, []).append(new_id)
+        missing: list[LinkBack] = []
+        for target, ids in by_target.items():
+            try:
+                have = _linked(self.store.get(target))
+            except (StoreError, TicketNotFound, OSError) as exc:
+                log.warning("cannot reconcile the link-backs of %s: %s", target, exc)
+                continue
+            for new_id in ids:
+                if new_id in have:
+                    continue
+                try:
+                    repeat = self.store.get(new_id)
+                except (StoreError, TicketNotFound, OSError):
+                    continue
+                basis = next(
+                    (e.data.get("basis", "") for e in repeat.events
+                     if e.type == EventType.LINKED and e.data.get("relation") == "duplicate_of"
+                     and e.data.get("ticket") == target),
+                    None,
+                )
+                if basis is not None:
+                    missing.append(LinkBack(target, new_id, basis))
+        if missing:
+            log.info("writing %d link-back(s) a stopped process had not written", len(missing))
+            self.add(missing)
+        return len(missing)
+
+    # -- the writer ------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._queue or self._closed)
+                if not self._queue:
+                    return  # closed, nothing left
+                batch, self._queue = self._queue, {}
+                self._writing.update(batch)
+            try:
+                for target, links in batch.items():
+                    self._write(target, links)
+            finally:
+                with self._cond:
+                    self._writing.difference_update(batch)
+                    self._cond.notify_all()
+
+    def _drain_locked(self) -> None:
+        """Write what is queued in the caller's thread (after close); holds the condition."""
+        batch, self._queue = self._queue, {}
+        for target, links in batch.items():
+            self._write(target, links)
+        self._cond.notify_all()
+
+    def _write(self, target: str, links: list[LinkBack]) -> None:
+        def add(t: Ticket) -> Ticket:
+            have = _linked(t)
+            at = self.clock.now()
+            new = []
+            for link in links:
+                if link.new_id not in have:
+                    have.add(link.new_id)
+                    new.append((EventType.LINKED, at, SYSTEM,
+                                {"ticket": link.new_id, "relation": "duplicate", "basis": link.basis}))
+            return t.with_events(new) if new else t
+
+        try:
+            ticket = self.store.update(target, add)
+        except (StoreError, TicketNotFound, OSError) as exc:
+            # The repeats carry their links; the next start's reconcile writes these.
+            log.error("could not link %s back to %s: %s", target, ", ".join(x.new_id for x in links), exc)
+            return
+        self.writes += 1
+        self.on_write(ticket)
+
+
+def _linked(ticket: Ticket) -> set[str]:
+    """The repeats already linked back in a ticket's timeline."""
+    return {link["ticket"] for link in ticket.state.links if link["relation"] == "duplicate"}
