@@ -116,6 +116,7 @@ class OpenIndex:
         # same millisecond, one that repeats nothing first): the earliest within the
         # window is found by bisection (a storm of repeats puts thousands under one key).
         self._by_key: dict[str, list[tuple[datetime, bool, str]]] = {}
+        self._who_where: dict[str, int] = {}  # open tickets per phone or address (any matter)
         self._pending: dict[str, tuple[int, float]] = {}
 
     # -- maintenance ---------------------------------------------------------
@@ -288,6 +289,11 @@ class OpenIndex:
             return
         item = (old.received_at, old.repeat_of is not None, ticket_id)
         for k in old.dup_keys:
+            who = k.partition("|")[0]
+            if self._who_where.get(who, 0) <= 1:
+                self._who_where.pop(who, None)
+            else:
+                self._who_where[who] -= 1
             ids = self._by_key.get(k)
             if ids is not None:
                 i = bisect.bisect_left(ids, item)
@@ -302,6 +308,8 @@ class OpenIndex:
             self._seqs[entry.id] = entry.seq
         self._entries[entry.id] = entry
         for k in entry.dup_keys:
+            who = k.partition("|")[0]
+            self._who_where[who] = self._who_where.get(who, 0) + 1
             bisect.insort(self._by_key.setdefault(k, []), (entry.received_at, entry.repeat_of is not None, entry.id))
 
     # -- questions -----------------------------------------------------------
@@ -342,6 +350,11 @@ class OpenIndex:
             ]
         items.sort(key=lambda e: (e.close or e.received_at, e.id))
         return items
+
+    def knows(self, who_where: list[str]) -> bool:
+        """Whether an open ticket has one of these phone or address keys (`lock_keys`)."""
+        with self._lock:
+            return any(k in self._who_where for k in who_where)
 
     def repeats(self) -> list[tuple[str, str]]:
         """(repeat, earlier ticket) of every open ticket linked as a repeat."""

@@ -101,9 +101,10 @@ class Service:
 
         Intakes from the same citizen or place are serialised across processes (a lock
         per stripe of their keys), so that each sees the one before it in the index (via
-        the journal), except a repeat of an open ticket: it is linked to the earliest
-        one, which no concurrent intake changes, and is filed without the lock, so that a
-        storm of repeats (a burst main, one building's many callers) shares group commits.
+        the journal), except a repeat of a ticket this process knows to be open: it is
+        linked to the earliest one, which no concurrent intake changes, and is filed
+        without the lock, so that a storm of repeats (a burst main, one building's many
+        callers) shares group commits like any other intake.
         """
         code = new_tracking_code()
         decisions: list[Decision] = []
@@ -121,9 +122,10 @@ class Service:
             if self.detect_duplicates:
                 match = self.index.find_duplicate(ticket.state, now=now)
                 if match is None and not locked:
-                    # Not a repeat as far as this process knows: take the lock, catch up
-                    # with the other processes' intakes and look again. Received now, not
-                    # before the wait: the earliest open ticket is the one filed first.
+                    # Not a repeat after all (the same citizen or place, another matter):
+                    # take the lock, catch up with the other processes' intakes and look
+                    # again. Received now, not before the wait: the earliest open ticket
+                    # is the one filed first.
                     held.enter_context(self._duplicate_lock(lock_keys(create)))
                     locked = True
                     self.index.refresh()
@@ -142,7 +144,13 @@ class Service:
             matches.append(match)
             return ticket
 
-        with held:  # the lock, if build took it, until the index holds the new ticket
+        with held:  # the lock, if taken, until the index holds the new ticket
+            if self.detect_duplicates and not self.index.knows(lock_keys(create)):
+                # No open ticket from this citizen or place here: not a repeat, unless
+                # another process has just filed one. Serialise and catch up first.
+                held.enter_context(self._duplicate_lock(lock_keys(create)))
+                locked = True
+                self.index.refresh()
             ticket = self.store.create(build, before=sync)
             if self.detect_duplicates:
                 self.index.apply(ticket)

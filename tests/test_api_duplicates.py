@@ -82,5 +82,10 @@ def test_duplicates_seen_across_processes(api_settings, clock, tokens):
         first = file_ticket(a, tokens, citizen_phone="13600000000")
         second = file_ticket(b, tokens, citizen_phone="13600000000", content=FISHING + "！")
         assert second["duplicate_of"] == first["id"]
+        # b writes the link back after answering; a read through b waits for it, and
+        # the other worker sees it once it is written.
+        links, _ = _links(b, first["id"], tokens.operator)
+        assert links[0]["ticket"] == second["id"]
+        b.app.state.runtime.service.links.wait()
         links, _ = _links(a, first["id"], tokens.operator)
         assert links[0]["ticket"] == second["id"]
