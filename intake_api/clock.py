@@ -60,7 +60,10 @@ def local_date_str(dt: datetime) -> str:
 def format_ts(dt: datetime) -> str:
     """Format an aware datetime as the store's canonical UTC string."""
     dt = dt.astimezone(UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    if dt.year < 1000:  # strftime's %Y is not zero-padded there; isoformat's is
+        return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    # The same string at half the cost (every event of a ticket, each time it is written).
+    return dt.isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def parse_ts(value: str) -> datetime:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -37,6 +38,7 @@ class LinkBack:
 
 
 class LinkBacks:
+    PAUSE_MAX = 0.5  # seconds the writer rests after a long batch
     def __init__(self, store: Store, clock: Clock, *, on_write: Callable[[Ticket], None],
                  background: bool = True) -> None:
         """`on_write` is called with each earlier ticket as written (the open index).
@@ -138,6 +140,7 @@ class LinkBacks:
                     return  # closed, nothing left
                 batch, self._queue = self._queue, {}
                 self._writing.update(batch)
+            started = time.monotonic()
             try:
                 for target, links in batch.items():
                     self._write(target, links)
@@ -145,6 +148,14 @@ class LinkBacks:
                 with self._cond:
                     self._writing.difference_update(batch)
                     self._cond.notify_all()
+            # Rest as long as the batch took (at most PAUSE_MAX): an earlier ticket with
+            # thousands of repeats takes tens of milliseconds to read and write, which this
+            # thread would otherwise spend over and over, a few repeats at a time, holding
+            # the interpreter the intakes need. Resting lets the next batch grow instead.
+            pause = min(self.PAUSE_MAX, time.monotonic() - started)
+            if pause > 0.002:
+                with self._cond:
+                    self._cond.wait_for(lambda: self._closed, pause)
 
     def _drain_locked(self) -> None:
         """Write what is queued in the caller's thread (after close); holds the condition."""
