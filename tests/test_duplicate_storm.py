@@ -162,3 +162,13 @@ def test_a_repeat_links_to_the_earliest_open_ticket_within_the_window(service: S
     assert d.duplicate_of.ticket_id == c.ticket.id
     clock.set(c.ticket.state.received_at + window + timedelta(minutes=1))
     assert service.create(_call(5), actor=OPERATOR).duplicate_of.ticket_id == d.ticket.id
+
+
+def test_the_dispatch_rules_page_states_the_catalogs_duplicate_window(catalog):
+    """The site's rules page tells citizens when a report is linked as a repeat."""
+    from .conftest import ROOT
+
+    page = (ROOT / "content" / "pages" / "about" / "dispatch.md").read_text(encoding="utf-8")
+    hours = catalog.sla.duplicate_window_hours
+    assert f"**{hours:g} 小时（{hours / 24:g} 天）**" in page
+    assert "重复诉求" in page
