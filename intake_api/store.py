@@ -102,7 +102,7 @@ def _store_error(message: str, exc: BaseException | None) -> StoreError:
 
 
 class _BigTickets:
-    """The last bytes read or written of the largest tickets, with the ticket they hold.
+    """The last bytes read or written of up to 32 recently used big tickets, with the ticket.
 
     A ticket read again unchanged (byte for byte) is not parsed and verified again: an
     earlier ticket with thousands of repeats linked back to it is read and written for
