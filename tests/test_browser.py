@@ -106,6 +106,36 @@ def test_search_finds_a_ticket_by_a_chinese_word(served, page):
     page.wait_for_url(f"**/tickets/{target.id}/")
 
 
+def test_a_search_that_never_answers_says_so(served, page):
+    """Pagefind's box waits for ever when a request of its own fails: after 12 s without
+    an answer the page asks the reader to reload."""
+    _, base = served
+    page.route("**/pagefind.js", lambda route: route.abort())
+    page.goto(f"{base}/search/")
+    page.select_option("#shoufa-range", "all")
+    page.wait_for_selector('#search[data-range="all"] .pagefind-ui__search-input')
+    page.fill(".pagefind-ui__search-input", "物业")
+    page.wait_for_selector("#shoufa-stalled", timeout=30000)
+    assert page.locator("#shoufa-stalled").inner_text() == "搜索没有响应，请刷新页面重试。"
+    assert page.locator(".pagefind-ui__result").count() == 0
+
+
+def test_a_search_that_answers_shows_no_stall_notice(served, page):
+    _, base = served
+    page.goto(f"{base}/search/")
+    page.select_option("#shoufa-range", "all")
+    page.wait_for_selector('#search[data-range="all"] .pagefind-ui__search-input')
+    page.fill(".pagefind-ui__search-input", "物业")
+    page.wait_for_selector(".pagefind-ui__result-link", timeout=30000)
+    page.wait_for_timeout(13000)  # past the stall timer
+    assert page.locator("#shoufa-stalled").count() == 0
+    # Nothing found is an answer too.
+    page.fill(".pagefind-ui__search-input", "zzqxjvw")
+    page.wait_for_function("document.querySelector('.pagefind-ui__message').textContent.includes('没有找到')")
+    page.wait_for_timeout(13000)
+    assert page.locator("#shoufa-stalled").count() == 0
+
+
 def test_search_says_so_when_its_index_cannot_be_loaded(served, page):
     _, base = served
     page.route("**/search/shards.json", lambda route: route.abort())

@@ -15,6 +15,30 @@
   }
 
   var mounted = null;  // the range the box searches now
+  // Pagefind's box waits for ever when one of its own requests failed (a dropped
+  // connection): a search without an answer after this long says so.
+  var STALL_MS = 12000;
+  var stallTimer = null;
+
+  function watchStall(el) {
+    el.addEventListener("input", function (e) {
+      if (!e.target.classList || !e.target.classList.contains("pagefind-ui__search-input")) { return; }
+      clearTimeout(stallTimer);
+      var old = document.getElementById("shoufa-stalled");
+      if (old) { old.remove(); }
+      if (!e.target.value.trim()) { return; }
+      stallTimer = setTimeout(function () {
+        var msg = el.querySelector(".pagefind-ui__message");
+        // Every answer (results or none) says 找到; the searching state does not.
+        if (msg && msg.textContent.indexOf("找到") >= 0) { return; }
+        var note = document.createElement("p");
+        note.id = "shoufa-stalled";
+        note.setAttribute("role", "status");
+        note.textContent = "搜索没有响应，请刷新页面重试。";
+        el.parentNode.insertBefore(note, el.nextSibling);
+      }, STALL_MS);
+    });
+  }
 
   function mount(days, range) {
     var el = document.getElementById("search");
@@ -52,6 +76,7 @@
     document.getElementById("shoufa-id").addEventListener("keydown", function (e) {
       if (e.key === "Enter") { e.preventDefault(); lookup(); }
     });
+    watchStall(document.getElementById("search"));
     fetch(base + "search/shards.json").then(function (r) { return r.json(); }).then(function (data) {
       var range = document.getElementById("shoufa-range");
       function pick() {
