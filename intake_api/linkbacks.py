@@ -39,6 +39,7 @@ class LinkBack:
 
 class LinkBacks:
     PAUSE_MAX = 0.5  # seconds the writer rests after a long batch
+
     def __init__(self, store: Store, clock: Clock, *, on_write: Callable[[Ticket], None],
                  background: bool = True) -> None:
         """`on_write` is called with each earlier ticket as written (the open index).
@@ -181,6 +182,9 @@ class LinkBacks:
         except (StoreError, TicketNotFound, OSError) as exc:
             # The repeats carry their links; the next start's reconcile writes these.
             log.error("could not link %s back to %s: %s", target, ", ".join(x.new_id for x in links), exc)
+            return
+        except Exception:  # a bug must not stop the writer thread: the next start reconciles
+            log.exception("could not link %s back to %s", target, ", ".join(x.new_id for x in links))
             return
         self.writes += 1
         self.on_write(ticket)

@@ -172,3 +172,29 @@ def test_the_dispatch_rules_page_states_the_catalogs_duplicate_window(catalog):
     hours = catalog.sla.duplicate_window_hours
     assert f"**{hours:g} 小时（{hours / 24:g} 天）**" in page
     assert "重复诉求" in page
+
+
+def test_a_failing_link_back_does_not_stop_the_writer(server_service: Service, monkeypatch, caplog):
+    service = server_service
+    first = service.create(_call(0), actor=OPERATOR).ticket
+    real_update = service.store.update
+    calls = []
+
+    def broken_once(ticket_id, change):
+        calls.append(ticket_id)
+        if len(calls) == 1:
+            raise RuntimeError("a bug")
+        return real_update(ticket_id, change)
+
+    monkeypatch.setattr(service.store, "update", broken_once)
+    lost = service.create(_call(1), actor=OPERATOR).ticket.id
+    assert service.links.wait(timeout=10)
+    assert "could not link" in caplog.text
+    kept = service.create(_call(2), actor=OPERATOR).ticket.id
+    assert service.links.wait(timeout=10)
+    linked = {link["ticket"] for link in service.store.get(first.id).state.links}
+    assert kept in linked and lost not in linked
+    # The next start writes the one the bug lost.
+    assert service.reconcile_links() == 1
+    assert service.links.wait(timeout=10)
+    assert {link["ticket"] for link in service.store.get(first.id).state.links} == {lost, kept}
