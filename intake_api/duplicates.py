@@ -49,17 +49,14 @@ def matter_of(state: TicketState) -> str | None:
 
 def keys_for(state: TicketState) -> tuple[str, ...]:
     """The duplicate keys of a ticket: (who or where) x matter."""
-    return _keys(matter_of(state), state.private.citizen_phone, state.private.address)
-
-
-def _keys(matter: str | None, phone: str | None, address: str | None) -> tuple[str, ...]:
+    matter = matter_of(state)
     if matter is None:
         return ()
     out = []
-    phone = phone_key(phone)
+    phone = phone_key(state.private.citizen_phone)
     if phone:
         out.append(f"phone:{phone}|{matter}")
-    addr = address_key(address)
+    addr = address_key(state.private.address)
     if addr:
         out.append(f"addr:{addr}|{matter}")
     return tuple(out)

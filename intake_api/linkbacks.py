@@ -53,7 +53,7 @@ class LinkBacks:
         self._writing: set[str] = set()
         self._thread: threading.Thread | None = None
         self._closed = False
-        self.writes = 0  # updates of earlier tickets (for tests and the bench)
+        self.writes = 0  # updates of earlier tickets written (for tests)
 
     def add(self, links: Iterable[LinkBack]) -> None:
         """Queue link-backs; they are written soon, after this returns."""

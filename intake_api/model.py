@@ -511,8 +511,7 @@ class Ticket(BaseModel):
         self, type: EventType, *, at: datetime, actor: Actor, data: dict[str, Any] | None = None
     ) -> Ticket:
         """Return a copy with one more event appended to the chain."""
-        ev = make_event(ticket_id=self.id, prev=self.last, type=type, at=at, actor=actor, data=data)
-        return Ticket(v=self.v, id=self.id, events=[*self.events, ev])
+        return self.with_events([(type, at, actor, data)])
 
     def with_events(self, events: Iterable[tuple[EventType, datetime, Actor, dict[str, Any] | None]]) -> Ticket:
         """Return a copy with several events appended to the chain, in order."""

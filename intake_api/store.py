@@ -127,6 +127,8 @@ class _BigTickets:
             return item[1]
 
     def put(self, path: Path, raw: bytes, ticket: Ticket) -> None:
+        if len(raw) < self.MIN_BYTES and path not in self._items:
+            return  # nearly every ticket: no lock on the build's and the API's reads
         with self._lock:
             if len(raw) < self.MIN_BYTES:
                 self._items.pop(path, None)
