@@ -1,7 +1,8 @@
 """Feeds beyond the core's: each ticket's own updates, and the OPML list of every feed.
 
 - /feeds/tickets/YYYY/MM/DD/<id>.rss.xml and .atom.xml: one ticket's timeline, one item
-  per public event (GUID `<ticket URL>#e<seq>`, stable because events are append-only).
+  per public event (GUID `<ticket URL>#e<seq>`, stable because events are append-only);
+  a run of repeats linked to the ticket is one item, under its first event's GUID.
   It is rendered from the ticket's public view, so it must be rendered with the ticket
   page (full-build workers and incremental builds call `render_ticket_feed`); one folder
   per day keeps each folder to a day's tickets at 3.7 M tickets a year.
@@ -16,7 +17,7 @@ from xml.etree import ElementTree as ET
 from .feeds import FeedSpec, Item, feed_paths, render_feed_direct
 from .pages import feeds as feed_pages
 from .pages.context import Site
-from .public import PublicEvent, TicketPublic
+from .public import PublicEvent, TicketPublic, fold_repeats, repeats_summary
 from .render import Output
 from .rows import Row
 
@@ -65,11 +66,16 @@ def render_ticket_feed(site: Site, t: TicketPublic) -> list[Output]:
     link = site.absolute(f"tickets/{t.id}/")
     title = f"{t.title} {t.id}"  # (a property, computed once)
     spec = FeedSpec(ticket_feed_slug(t.id), f"{title} 办理进展", "本工单每一步办理进展（个人信息已隐去）", f"/tickets/{t.id}/")
-    items = [
-        Item(guid=f"{link}#e{e.seq}", title=f"{e.title}（{e.actor}）：{title}", link=link,
-             published=e.at, updated=e.at, summary=_event_text(e, t), categories=(e.title,))
-        for e in t.timeline
-    ]
+    items = []
+    for e in fold_repeats(t.timeline):
+        if isinstance(e, list):  # a storm of repeats: one item, updated as the run grows
+            first, last = e[0], e[-1]
+            items.append(Item(guid=f"{link}#e{first.seq}", title=f"收到重复诉求{len(e)}件（{first.actor}）：{title}",
+                              link=link, published=first.at, updated=last.at, summary=repeats_summary(e),
+                              categories=(first.title,)))
+        else:
+            items.append(Item(guid=f"{link}#e{e.seq}", title=f"{e.title}（{e.actor}）：{title}", link=link,
+                              published=e.at, updated=e.at, summary=_event_text(e, t), categories=(e.title,)))
     outs = render_feed_direct(spec, items, site_url=site.site_url, base=site.base, fallback_time=t.updated_at)
     for o in outs:
         o.ids = (t.id,)

@@ -24,6 +24,7 @@ from intake_api.model import (
 )
 
 from .redact import PrivateLiterals, RedactionError, Redactor
+from .render import fmt_num, fmt_time
 
 EVENT_TITLES = {
     EventType.RECEIVED: "受理",
@@ -100,6 +101,40 @@ class PublicEvent(BaseModel):
     text: str | None = None
     details: dict[str, Any] = {}
     hash: str
+
+
+# A storm of repeats (a burst main: hundreds of calls about one matter) links each
+# repeat to the first report. From this many consecutive links on, the timeline shows
+# them as one item (on the page, every link and hash inside a <details>; in the ticket's
+# feed, one item updated as the run grows), so that the department's reply is not
+# buried under a thousand lines.
+REPEATS_GROUPED = 3
+
+
+def _is_repeat(e: PublicEvent) -> bool:
+    return e.type == "linked" and e.details.get("relation") == "duplicate"
+
+
+def fold_repeats(events: list[PublicEvent]) -> list[PublicEvent | list[PublicEvent]]:
+    """The events, with each run of REPEATS_GROUPED or more consecutive repeats as a list."""
+    out: list[PublicEvent | list[PublicEvent]] = []
+    i, n = 0, len(events)
+    while i < n:
+        j = i
+        while j < n and _is_repeat(events[j]):
+            j += 1
+        if j - i >= REPEATS_GROUPED:
+            out.append(events[i:j])
+            i = j
+        else:
+            out += events[i : max(j, i + 1)]
+            i = max(j, i + 1)
+    return out
+
+
+def repeats_summary(run: list[PublicEvent]) -> str:
+    """What a run of repeats says, on the page and in the ticket's feed."""
+    return f"收到重复诉求{fmt_num(len(run))}件（至{fmt_time(run[-1].at)}），均已关联，各自照常办理。"
 
 
 class PublicRating(BaseModel):
@@ -351,4 +386,4 @@ def make_public(
     )
 
 
-__all__ = ["TicketPublic", "PublicEvent", "make_public", "private_literals", "Status"]
+__all__ = ["TicketPublic", "PublicEvent", "fold_repeats", "make_public", "private_literals", "repeats_summary", "Status"]

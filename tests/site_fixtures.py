@@ -42,13 +42,15 @@ class BuiltSite:
     private_id: str
     private_phone: str
     private_name: str
+    storm_id: str | None = None  # the first report of a storm of repeats (make_site(storm=N))
 
     @property
     def site(self) -> Path:
         return self.config.site_dir.resolve()
 
 
-def make_site(root: Path, *, tickets: int = 400, days: int = 10, search: bool = True) -> BuiltSite:
+def make_site(root: Path, *, tickets: int = 400, days: int = 10, search: bool = True, storm: int = 0) -> BuiltSite:
+    """Demo tickets, three crafted ones and (storm=N) a first report with N repeats and a reply."""
     data = root / "data"
     shutil.copytree(CATALOG_DIR, data / "catalog")
     generate(data_dir=data, catalog_dir=data / "catalog",
@@ -64,6 +66,7 @@ def make_site(root: Path, *, tickets: int = 400, days: int = 10, search: bool = 
         address="罗庄区盛庄街道幸福小区8号楼2单元302",
         content="我叫钱多多，电话15866667777，住在罗庄区盛庄街道幸福小区8号楼2单元302，楼下饭店油烟太大，身份证号371311198001011234。"),
         actor=op).ticket
+    storm_id = _storm(svc, storm) if storm else None
     config = BuildConfig(
         data_dir=data, content_dir=ROOT / "content", site_dir=root / "site", state_dir=root / "state",
         catalog_dir=data / "catalog", workers=1, now=END, site_url="https://shoufa.example.gov.cn/",
@@ -71,7 +74,25 @@ def make_site(root: Path, *, tickets: int = 400, days: int = 10, search: bool = 
     build(config, full=True)
     if search:
         slowlane.run(config)
-    return BuiltSite(root, data, config, svc, xss.id, conf.id, priv.id, "15866667777", "钱多多")
+    return BuiltSite(root, data, config, svc, xss.id, conf.id, priv.id, "15866667777", "钱多多", storm_id)
+
+
+STORM_TEXT = "兰山区柳青街道幸福小区3号楼停水两天了，请尽快恢复供水。"
+STORM_REPLY = "经查，小区主管道爆裂，已抢修完毕，3号楼已恢复供水。"
+
+
+def _storm(svc: Service, n: int) -> str:
+    """A burst main: n+1 citizens report one building without water; the first gets a reply."""
+    op = Actor(role=Role.OPERATOR)
+    calls = [TicketCreate(channel="hotline", content=STORM_TEXT, address="兰山区柳青街道幸福小区3号楼",
+                          citizen_phone=f"139{i:08d}") for i in range(n + 1)]
+    first = svc.create(calls[0], actor=op).ticket
+    for call in calls[1:]:
+        assert svc.create(call, actor=op).duplicate_of.ticket_id == first.id
+    dept = Actor(role=Role.DEPARTMENT, department=first.state.department)
+    svc.act(first.id, {"action": "accept"}, actor=dept)
+    svc.act(first.id, {"action": "resolve", "text": STORM_REPLY}, actor=dept)
+    return first.id
 
 
 def all_text_files(site: Path) -> dict[str, str]:

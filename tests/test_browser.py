@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .site_fixtures import BuiltSite, make_site, open_page, serve_static
+from .site_fixtures import STORM_REPLY, BuiltSite, make_site, open_page, serve_static
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -20,7 +20,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    built: BuiltSite = make_site(tmp_path_factory.mktemp("browser-site"), tickets=300, days=8)
+    built: BuiltSite = make_site(tmp_path_factory.mktemp("browser-site"), tickets=300, days=8, storm=60)
     with serve_static(built.site) as base:
         yield built, base
 
@@ -61,6 +61,34 @@ def test_ticket_page_shows_the_whole_timeline(served, page):
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "ticket.png"), full_page=True)
     assert external == []
+
+
+def test_a_ticket_with_many_repeats_shows_its_reply_first_and_folds_the_repeats(served, page):
+    """A burst main: 60 citizens called about one building. The first report's page must
+    show what was done without scrolling past 60 links, and still lead to every repeat."""
+    built, base = served
+    page.goto(f"{base}/tickets/{built.storm_id}/")
+    facts = page.locator("dl.shoufa-meta")
+    assert facts.locator("dt", has_text="重复诉求").count() == 1
+    assert facts.locator("dd", has_text="件关联到本工单").inner_text().startswith("60件关联到本工单，各自照常办理")
+    reply = page.get_by_text(STORM_REPLY)
+    assert reply.is_visible()
+    assert reply.bounding_box()["y"] < 2 * 900, "the reply is within the first two screens"
+    assert page.evaluate("document.body.scrollHeight") < 3 * 900
+    repeats = page.locator("li.shoufa-event--repeats")
+    assert repeats.count() == 1
+    assert "收到重复诉求60件" in repeats.inner_text()
+    rows = repeats.locator(".shoufa-repeats__list > li")
+    assert rows.count() == 60 and not rows.first.is_visible()
+    repeats.locator("summary").click()
+    assert rows.nth(59).is_visible()
+    assert all(rows.nth(i).locator("code.shoufa-hash").inner_text().startswith("#") for i in range(0, 60, 7))
+    # Each link leads to a repeat, which links back to this ticket as its first report.
+    href = rows.nth(7).locator("a").get_attribute("href")
+    rows.nth(7).locator("a").click()
+    page.wait_for_url(f"**{href}")
+    back = page.locator("dl.shoufa-meta dd", has_text="重复诉求，原工单")
+    assert back.locator("a").get_attribute("href").endswith(f"/tickets/{built.storm_id}/")
 
 
 def test_home_page_shows_figures(served, page):

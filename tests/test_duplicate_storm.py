@@ -172,6 +172,12 @@ def test_the_dispatch_rules_page_states_the_catalogs_duplicate_window(catalog):
     hours = catalog.sla.duplicate_window_hours
     assert f"**{hours:g} 小时（{hours / 24:g} 天）**" in page
     assert "重复诉求" in page
+    # ... and how a ticket page shows many repeats (the numbers the page renderer uses)
+    from generator.pages.ticket import REPEATS_INLINE
+    from generator.public import REPEATS_GROUPED
+
+    assert f"重复诉求超过 {REPEATS_INLINE} 件时" in page
+    assert f"连续 {REPEATS_GROUPED} 件以上的“收到重复诉求”合为一项" in page
 
 
 def test_a_failing_link_back_does_not_stop_the_writer(server_service: Service, monkeypatch, caplog):

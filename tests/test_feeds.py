@@ -174,6 +174,44 @@ def test_each_tickets_own_feed(media_site: MediaSite, ticket_feed):
     assert ticket_feed(media_site.phone_id)[1][1].data == outs[1].data  # stable
 
 
+def test_a_storm_of_repeats_is_one_item_in_the_tickets_feed(media_site: MediaSite, ticket_feed):
+    """120 repeats must not push the department's reply out of the feed's 50 items."""
+    from datetime import timedelta
+
+    from generator.public import PublicEvent
+
+    public, _ = ticket_feed(media_site.phone_id)
+    events = list(public.timeline)
+    at = events[-1].at
+
+    def event(typ: str, **kw) -> PublicEvent:
+        seq = len(events) + 1
+        return PublicEvent(seq=seq, type=typ, at=at + timedelta(minutes=seq), actor="系统", hash=f"{seq:064x}", **kw)
+
+    for run in range(2):
+        first = len(events) + 1
+        for n in range(60):
+            events.append(event("linked", title="关联工单", details={"ticket": f"LY2026112810{run}{n:03d}", "relation": "duplicate"}))
+        if run == 0:
+            runs = (first, len(events))
+            events.append(event("replied", title="答复", text="已抢修完毕，恢复供水。"))
+    stormy = public.model_copy(update={"timeline": events})
+    link = f"https://shoufa.example.gov.cn/tickets/{public.id}/"
+    for out in feedlist.render_ticket_feed(media_site.site_object(), stormy):
+        parsed = feedparser.parse(out.data)
+        assert not parsed.bozo
+        assert len(parsed.entries) == len(public.timeline) + 3
+        ids = [e.id for e in parsed.entries]
+        assert ids[:3] == [f"{link}#e{runs[1] + 2}", f"{link}#e{runs[1] + 1}", f"{link}#e{runs[0]}"]
+        assert ids[-1] == f"{link}#e1", "the first event is still in the feed"
+        newest, reply, older = parsed.entries[:3]
+        assert newest.title.startswith("收到重复诉求60件") and older.title.startswith("收到重复诉求60件")
+        assert "已抢修完毕" in reply.summary
+        assert "收到重复诉求60件" in older.summary
+        # A growing run keeps its GUID and is updated to its last repeat.
+        assert older.updated_parsed[:5] == (events[runs[1] - 1].at).utctimetuple()[:5]
+
+
 def test_citizen_markup_stays_text_in_the_tickets_feed(ticket_feed, media_site: MediaSite):
     _public, (rss, atom) = ticket_feed(media_site.markup_id)
     text = atom.data.decode()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import lxml.html
 import pytest
 from jinja2 import UndefinedError
 
 from generator.pages.ticket import _timeline
 from generator.public import PublicEvent
-from generator.render import environment
+from generator.render import environment, iso_utc
 
 # The loop as ticket.html had it before it moved to `pages.ticket._timeline`.
 JINJA_LOOP = """{% for e in t.timeline %}
@@ -112,3 +113,49 @@ def test_a_missing_detail_fails_as_it_did_in_the_template():
         environment().from_string(JINJA_LOOP).render(t=_T(events), base="/")
     with pytest.raises(KeyError):
         _timeline(events, "/")
+
+
+# -- a storm of repeats: consecutive repeats linked to the ticket are one item -----------------
+
+def _repeat(n: int) -> tuple:
+    return ("linked", {"ticket": f"LY2026112800{n:04d}", "relation": "duplicate"}, None)
+
+
+def _items(html: str) -> list[lxml.html.HtmlElement]:
+    return lxml.html.fragment_fromstring(f"<ol>{html}</ol>").xpath("li")
+
+
+def test_a_run_of_repeats_is_one_item_with_every_link_and_hash():
+    events = _events([EVENTS[0], EVENTS[1], *(_repeat(n) for n in range(40)), EVENTS[14]])
+    html = str(_timeline(events, "/sub&dir/"))
+    items = _items(html)
+    assert len(items) == 4, "received, dispatched, the repeats, rated"
+    group = items[2]
+    assert "shoufa-event--repeats" in group.get("class")
+    body = group.xpath(".//div[@class='shoufa-event__body']/p")[0].text_content()
+    assert body.startswith("收到重复诉求40件（至")
+    assert group.xpath(".//summary")[0].text_content() == "逐件查看（第3至42号事件）"
+    rows = group.xpath(".//ol[@class='shoufa-repeats__list']/li")
+    assert [r.xpath("a")[0].get("href") for r in rows] == [f"/sub&dir/tickets/LY2026112800{n:04d}/" for n in range(40)]
+    # Every event of the run keeps its number and hash on the page (how to verify the chain).
+    assert [r.xpath("code")[0].text for r in rows] == [f"#{e.seq} {e.hash}" for e in events[2:42]]
+    assert [r.xpath("time")[0].get("datetime") for r in rows] == [iso_utc(e.at) for e in events[2:42]]
+    # What is around the run renders as before.
+    assert str(_timeline(events[:2], "/sub&dir/")) in html
+    assert html.endswith(str(_timeline(events[-1:], "/sub&dir/")))
+
+
+def test_short_runs_and_other_links_are_not_folded():
+    two = [_repeat(1), _repeat(2)]
+    other = ("linked", {"ticket": "LY20261128000009", "relation": "duplicate_of"}, None)
+    specs = [*two, EVENTS[6], *two, other, other, other]
+    events = _events(specs)
+    expected = environment().from_string(JINJA_LOOP).render(t=_T(events), base="/")
+    assert str(_timeline(events, "/")) == expected
+
+
+def test_runs_split_by_other_events_are_separate_items():
+    events = _events([*(_repeat(n) for n in range(3)), EVENTS[6], *(_repeat(n) for n in range(3, 8))])
+    items = _items(str(_timeline(events, "/")))
+    assert [len(i.xpath(".//ol/li")) for i in items] == [3, 0, 5]
+    assert items[1].get("class") == "shoufa-event shoufa-event--contacted"

@@ -6,7 +6,7 @@ from jinja2.filters import do_int
 from markupsafe import Markup, escape
 
 from ..feedlist import ticket_feed_links
-from ..public import PublicEvent, TicketPublic
+from ..public import PublicEvent, TicketPublic, fold_repeats, repeats_summary
 from ..render import Output, fmt_duration, fmt_time, iso_utc
 from ..rows import listing_status
 from .context import Site
@@ -66,6 +66,7 @@ def render(site: Site, t: TicketPublic) -> Output:
         feeds=feeds,
         ticket_feeds=feeds,
         timeline=_timeline(t.timeline, site.base),
+        **_links(t),
     )
     # The page is the template applied to `t` (and editors' episode titles), so the leak
     # scan reads those values rather than 20 KB of markup and event hashes.
@@ -82,14 +83,18 @@ _BODY_TYPES = (
 
 
 def _timeline(events: list[PublicEvent], base: str) -> Markup:
-    """The <li> of every event, as ticket.html's loop rendered them, byte for byte.
+    """The <li> of every event, as ticket.html's loop rendered them, byte for byte
+    (except that a run of repeats linked to this ticket is one item, see `_repeats_item`).
 
     Plain Python rather than a jinja2 loop (like `render.ticket_rows`): the loop was half
     of a ticket page's rendering time. Every value goes through `escape`, and a detail
     the template would find undefined raises (KeyError) as it did.
     """
     out: list[str] = []
-    for e in events:
+    for e in fold_repeats(events):
+        if isinstance(e, list):
+            out.append(_repeats_item(e, base))
+            continue
         typ, d, text = e.type, e.details, e.text
         level = f" shoufa-event--level-{escape(d['level'])}" if typ == "supervised" else ""
         title = f"{escape(e.title)}：{escape(d['name'])}" if typ == "supervised" else escape(e.title)
@@ -103,6 +108,44 @@ def _timeline(events: list[PublicEvent], base: str) -> Markup:
             out.append(f'<div class="shoufa-event__body">\n{_event_body(typ, d, text, base)}</div>\n')
         out.append(f'<code class="shoufa-hash" title="事件哈希">#{e.seq} {escape(e.hash)}</code>\n</li>\n')
     return Markup("".join(out))
+
+
+# Up to this many repeats are listed by id in the ticket's facts; more are counted, and
+# listed inside a <details>.
+REPEATS_INLINE = 5
+
+def _links(t: TicketPublic) -> dict[str, list]:
+    """The ticket's links for its facts: (id, label) to list, and the repeats to fold away."""
+    repeats = sorted(ln["ticket"] for ln in t.links if ln["relation"] == "duplicate")
+    listed = [(ln["ticket"], "重复诉求，原工单" if ln["relation"] == "duplicate_of" else "关联")
+              for ln in t.links if ln["relation"] != "duplicate"]
+    if len(repeats) <= REPEATS_INLINE:
+        return {"links": listed + [(tid, "重复诉求") for tid in repeats], "repeats": []}
+    return {"links": listed, "repeats": repeats}
+
+
+def _repeats_item(run: list[PublicEvent], base: str) -> str:
+    """One timeline item for consecutive repeats linked to this ticket."""
+    first, last = run[0], run[-1]
+    actors = {e.actor for e in run}
+    actor = escape(first.actor) if len(actors) == 1 else ""
+    rows = "".join(
+        f'<li><time datetime="{iso_utc(e.at)}">{fmt_time(e.at)}</time> '
+        f'<a href="{escape(base)}tickets/{escape(e.details["ticket"])}/">{escape(e.details["ticket"])}</a> '
+        f'<code class="shoufa-hash" title="事件哈希">#{e.seq} {escape(e.hash)}</code></li>\n'
+        for e in run
+    )
+    return (
+        '<li class="shoufa-event shoufa-event--linked shoufa-event--repeats">\n'
+        f'<time class="shoufa-event__time" datetime="{iso_utc(first.at)}">{fmt_time(first.at)}</time>\n'
+        f'<span class="shoufa-event__title">{escape(first.title)}</span>\n'
+        f'<span class="shoufa-event__actor">{actor}</span>\n'
+        '<div class="shoufa-event__body">\n'
+        f'<p>{repeats_summary(run)}</p>\n'
+        f'<details class="shoufa-repeats"><summary>逐件查看（第{first.seq}至{last.seq}号事件）</summary>\n'
+        f'<ol class="shoufa-repeats__list">\n{rows}</ol>\n</details>\n'
+        '</div>\n</li>\n'
+    )
 
 
 def _event_body(typ: str, d: dict, text: str | None, base: str) -> str:
