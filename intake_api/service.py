@@ -151,6 +151,12 @@ class Service:
                 held.enter_context(self._duplicate_lock(lock_keys(create)))
                 locked = True
                 self.index.refresh()
+                if self.index.knows(lock_keys(create)):
+                    # Another intake from this citizen or place was filed while this one
+                    # waited (the first wave of a storm): go on as a known one, without
+                    # the lock, so that the wave does not file one at a time.
+                    held.close()
+                    locked = False
             ticket = self.store.create(build, before=sync)
             if self.detect_duplicates:
                 self.index.apply(ticket)

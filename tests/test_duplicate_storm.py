@@ -6,6 +6,7 @@ answering, in batches; a start writes those a stopped process had not."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -140,6 +141,45 @@ def test_the_first_of_a_storm_is_filed_under_the_lock(service: Service, monkeypa
     # Ids stay gap-free: every number of the day was given to a stored ticket.
     seqs = sorted(int(x.ticket.id[-6:]) for x in intakes)
     assert seqs == list(range(seqs[0], seqs[0] + len(intakes)))
+
+
+def test_the_first_wave_of_a_storm_waits_only_for_the_first_report(service: Service, monkeypatch):
+    """Calls that arrive while the first report of a place is being stored wait for it,
+    then file as repeats without the lock: only the first report is written under it."""
+    held = threading.local()
+    real_lock = service._duplicate_lock
+
+    @contextlib.contextmanager
+    def tracked(keys):
+        with real_lock(keys):
+            held.n = getattr(held, "n", 0) + 1
+            try:
+                yield
+            finally:
+                held.n -= 1
+
+    monkeypatch.setattr(service, "_duplicate_lock", tracked)
+    real_create = service.store.create
+    under_lock = []
+    first_writing = threading.Event()
+
+    def slow_create(build, **kw):
+        locked = getattr(held, "n", 0) > 0
+        under_lock.append(locked)
+        if len(under_lock) == 1:
+            first_writing.set()
+            time.sleep(0.3)  # the first report's durable write, while the wave arrives
+        return real_create(build, **kw)
+
+    monkeypatch.setattr(service.store, "create", slow_create)
+    with ThreadPoolExecutor(12) as pool:
+        first = pool.submit(service.create, _call(0), actor=OPERATOR)
+        assert first_writing.wait(5)
+        wave = list(pool.map(lambda i: service.create(_call(i), actor=OPERATOR), range(1, 12)))
+    first_id = first.result().ticket.id
+    assert first.result().duplicate_of is None
+    assert all(x.duplicate_of is not None and x.duplicate_of.ticket_id == first_id for x in wave)
+    assert under_lock == [True] + [False] * 11, "the wave filed one at a time under the lock"
 
 
 def test_a_repeat_links_to_the_earliest_open_ticket_within_the_window(service: Service, clock):
