@@ -101,10 +101,11 @@ class Service:
 
         Intakes from the same citizen or place are serialised across processes (a lock
         per stripe of their keys), so that each sees the one before it in the index (via
-        the journal), except a repeat of a ticket this process knows to be open: it is
-        linked to the earliest one, which no concurrent intake changes, and is filed
-        without the lock, so that a storm of repeats (a burst main, one building's many
-        callers) shares group commits like any other intake.
+        the journal), except a repeat of a ticket this process knows to be open, or
+        learns of while it waits for the lock: it is linked to the earliest one, which
+        no concurrent intake changes, and is filed without the lock, so that a storm of
+        repeats (a burst main, one building's many callers) shares group commits like
+        any other intake, and its first wave waits for the first report only.
         """
         code = new_tracking_code()
         decisions: list[Decision] = []
