@@ -8,6 +8,8 @@ Checks on every file written:
 - (full builds) no citizen phone number of any ticket appears in a shared file.
 Every byte of a ticket's public data is derived from that ticket, so checking each file
 against the tickets it carries covers the whole output without a cost that grows with N.
+Pages and feeds are checked by what varies in them (`Output.scan_text`: a page without
+its fixed layout, a feed's strings without its fixed XML), not by every byte.
 """
 
 from __future__ import annotations

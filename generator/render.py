@@ -32,6 +32,7 @@ class Output:
     ids: tuple[str, ...] = ()
     key: str = ""  # what produced it (for reports)
     meta: dict[str, Any] = field(default_factory=dict)
+    scan: str | None = None  # what the leak scan reads instead of the whole file (its variable parts)
 
     @property
     def data(self) -> bytes:
@@ -40,6 +41,8 @@ class Output:
     @property
     def scan_text(self) -> str:
         """The text the leak scan must read: a page's own parts, not the fixed layout."""
+        if self.scan is not None:
+            return self.scan
         dynamic = getattr(self.content, "dynamic", None)
         if dynamic is not None:
             return dynamic

@@ -168,6 +168,31 @@ def test_the_leak_scan_stops_a_build_that_would_publish_private_data(tmp_path, m
     assert _snapshot(live) == before
 
 
+@pytest.mark.parametrize("where", ["summary", "title"])
+def test_a_leak_in_a_tickets_own_feed_only_stops_the_build(tmp_path, monkeypatch, where):
+    """The feeds are scanned by their strings, not their XML: a private value that only
+    a ticket's feed carries (in an item's summary or title) is still found."""
+    from generator import feedlist
+    from generator.feeds import Item
+    from generator.leakscan import LeakError
+
+    b = make_site(tmp_path, tickets=20, days=1, search=False)
+    live = b.config.site_dir.resolve()
+    before = _snapshot(live)
+    real = feedlist.Item
+
+    def leaky(**kw):
+        if b.private_id in kw["link"]:
+            kw[where] = kw[where] + f" 联系人{b.private_name}，{b.private_phone[:3]} {b.private_phone[3:7]} {b.private_phone[7:]}"
+        return real(**kw)
+
+    monkeypatch.setattr(feedlist, "Item", leaky)
+    with pytest.raises(LeakError, match=rf"feeds/tickets/.*{b.private_id}\.(rss|atom)\.xml: private field of {b.private_id}"):
+        build(b.config, full=True)
+    assert b.config.site_dir.resolve() == live and _snapshot(live) == before
+    assert Item is real
+
+
 def test_many_kinds_of_change_built_incrementally_equal_a_full_build(tmp_path):
     """Intake on a new day (a day page appears next to others), replies, closing with a
     rating, reopening, withholding: after incremental builds, the site equals a fresh one
