@@ -18,7 +18,7 @@ from .feeds import FeedSpec, Item, feed_paths, render_feed_direct
 from .pages import feeds as feed_pages
 from .pages.context import Site
 from .public import PublicEvent, TicketPublic, fold_repeats, repeats_summary
-from .render import Output
+from .render import Output, fmt_num
 from .rows import Row
 
 OPML_PATH = "feeds/shoufa.opml"
@@ -70,7 +70,7 @@ def render_ticket_feed(site: Site, t: TicketPublic) -> list[Output]:
     for e in fold_repeats(t.timeline):
         if isinstance(e, list):  # a storm of repeats: one item, updated as the run grows
             first, last = e[0], e[-1]
-            items.append(Item(guid=f"{link}#e{first.seq}", title=f"收到重复诉求{len(e)}件（{first.actor}）：{title}",
+            items.append(Item(guid=f"{link}#e{first.seq}", title=f"收到重复诉求{fmt_num(len(e))}件（{first.actor}）：{title}",
                               link=link, published=first.at, updated=last.at, summary=repeats_summary(e),
                               categories=(first.title,)))
         else:

@@ -114,6 +114,7 @@ def _timeline(events: list[PublicEvent], base: str) -> Markup:
 # listed inside a <details>.
 REPEATS_INLINE = 5
 
+
 def _links(t: TicketPublic) -> dict[str, list]:
     """The ticket's links for its facts: (id, label) to list, and the repeats to fold away."""
     repeats = sorted(ln["ticket"] for ln in t.links if ln["relation"] == "duplicate")
