@@ -7,6 +7,7 @@ and hidden tickets, so nothing private can reach the site by accident.
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
@@ -118,17 +119,12 @@ def _is_repeat(e: PublicEvent) -> bool:
 def fold_repeats(events: list[PublicEvent]) -> list[PublicEvent | list[PublicEvent]]:
     """The events, with each run of REPEATS_GROUPED or more consecutive repeats as a list."""
     out: list[PublicEvent | list[PublicEvent]] = []
-    i, n = 0, len(events)
-    while i < n:
-        j = i
-        while j < n and _is_repeat(events[j]):
-            j += 1
-        if j - i >= REPEATS_GROUPED:
-            out.append(events[i:j])
-            i = j
+    for repeat, group in itertools.groupby(events, key=_is_repeat):
+        run = list(group)
+        if repeat and len(run) >= REPEATS_GROUPED:
+            out.append(run)
         else:
-            out += events[i : max(j, i + 1)]
-            i = max(j, i + 1)
+            out += run
     return out
 
 

@@ -108,6 +108,7 @@ class Service:
         any other intake, and its first wave waits for the first report only.
         """
         code = new_tracking_code()
+        keys = lock_keys(create)
         decisions: list[Decision] = []
         matches: list[Match | None] = []
         held = contextlib.ExitStack()
@@ -127,7 +128,7 @@ class Service:
                     # take the lock, catch up with the other processes' intakes and look
                     # again. Received now, not before the wait: the earliest open ticket
                     # is the one filed first.
-                    held.enter_context(self._duplicate_lock(lock_keys(create)))
+                    held.enter_context(self._duplicate_lock(keys))
                     locked = True
                     self.index.refresh()
                     now = self.clock.now()
@@ -146,13 +147,13 @@ class Service:
             return ticket
 
         with held:  # the lock, if taken, until the index holds the new ticket
-            if self.detect_duplicates and not self.index.knows(lock_keys(create)):
+            if self.detect_duplicates and not self.index.knows(keys):
                 # No open ticket from this citizen or place here: not a repeat, unless
                 # another process has just filed one. Serialise and catch up first.
-                held.enter_context(self._duplicate_lock(lock_keys(create)))
+                held.enter_context(self._duplicate_lock(keys))
                 locked = True
                 self.index.refresh()
-                if self.index.knows(lock_keys(create)):
+                if self.index.knows(keys):
                     # Another intake from this citizen or place was filed while this one
                     # waited (the first wave of a storm): go on as a known one, without
                     # the lock, so that the wave does not file one at a time.

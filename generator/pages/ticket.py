@@ -127,9 +127,7 @@ def _links(t: TicketPublic) -> dict[str, list]:
 
 def _repeats_item(run: list[PublicEvent], base: str) -> str:
     """One timeline item for consecutive repeats linked to this ticket."""
-    first, last = run[0], run[-1]
-    actors = {e.actor for e in run}
-    actor = escape(first.actor) if len(actors) == 1 else ""
+    first, last = run[0], run[-1]  # (link-backs are all written by the system: one actor)
     rows = "".join(
         f'<li><time datetime="{iso_utc(e.at)}">{fmt_time(e.at)}</time> '
         f'<a href="{escape(base)}tickets/{escape(e.details["ticket"])}/">{escape(e.details["ticket"])}</a> '
@@ -140,7 +138,7 @@ def _repeats_item(run: list[PublicEvent], base: str) -> str:
         '<li class="shoufa-event shoufa-event--linked shoufa-event--repeats">\n'
         f'<time class="shoufa-event__time" datetime="{iso_utc(first.at)}">{fmt_time(first.at)}</time>\n'
         f'<span class="shoufa-event__title">{escape(first.title)}</span>\n'
-        f'<span class="shoufa-event__actor">{actor}</span>\n'
+        f'<span class="shoufa-event__actor">{escape(first.actor)}</span>\n'
         '<div class="shoufa-event__body">\n'
         f'<p>{repeats_summary(run)}</p>\n'
         f'<details class="shoufa-repeats"><summary>逐件查看（第{first.seq}至{last.seq}号事件）</summary>\n'
