@@ -86,7 +86,10 @@ class BuildReport:
             parts.append(f"{len(self.held_back)} HELD BACK (redaction failed)")
         if self.invalid:
             parts.append(f"{len(self.invalid)} INVALID ticket files skipped")
-        return ", ".join(parts) + f" in {self.seconds:.2f} s"
+        out = ", ".join(parts) + f" in {self.seconds:.2f} s"
+        if self.mode == "incremental" and self.stages:  # where a slow change spent its time
+            out += " (" + ", ".join(f"{k} {v:.3f}" for k, v in self.stages.items()) + ")"
+        return out
 
 
 class _Timer:
@@ -169,6 +172,7 @@ def wait_for_trash() -> None:
 
 
 def _build(config: BuildConfig, *, full: bool) -> BuildReport:
+    t_enter = time.perf_counter()
     with _lock(config):
         catalog = cached_catalog(config.catalog_dir)
         state_path = config.state_dir / "state.sqlite"
@@ -185,7 +189,7 @@ def _build(config: BuildConfig, *, full: bool) -> BuildReport:
             )
             if not need_full:
                 try:
-                    return _incremental(config, catalog, state, live)
+                    return _incremental(config, catalog, state, live, t_enter)
                 finally:
                     state.close()
             state.close()
@@ -645,9 +649,12 @@ def _empty_feed(state: State, path: str) -> bool:
 # -- incremental build -------------------------------------------------------------
 
 
-def _incremental(config: BuildConfig, catalog: Catalog, state: State, live: Path) -> BuildReport:
+def _incremental(config: BuildConfig, catalog: Catalog, state: State, live: Path,
+                 t_enter: float | None = None) -> BuildReport:
     t_start = time.perf_counter()
     report = BuildReport(mode="incremental")
+    # The build lock, the catalog and the state's checks, before this function.
+    report.stages["open"] = t_start - (t_enter if t_enter is not None else t_start)
     timer = _Timer(report)
     store = Store(config.data_dir, prefix=catalog.city.id_prefix, durable=False)
     cursor = state.get_meta("cursor") or START
@@ -659,6 +666,7 @@ def _incremental(config: BuildConfig, catalog: Catalog, state: State, live: Path
     if not changes and not content_changed:
         report.seconds = time.perf_counter() - t_start
         return report
+    t_setup = time.perf_counter()
     faulted = state.withheld_for((HELD_BACK, INVALID))
     # Tickets left out for a fault are tried again: the fault may be gone.
     ids = list(dict.fromkeys([*(c.ticket_id for c in changes), *sorted(faulted)]))
@@ -681,7 +689,9 @@ def _incremental(config: BuildConfig, catalog: Catalog, state: State, live: Path
     moved: set[str] = set()
     before: list[Row | None] = []
     after: list[Row | None] = []
-    state.begin()
+    report.stages["setup"] = time.perf_counter() - t_setup
+    with timer.stage("write lock"):  # waits while the slow lane commits
+        state.begin()
     try:
         # Ticket pages whose "首发聚焦" links changed (an episode was edited or its query
         # matched new tickets) are re-rendered although no journal entry names them.
@@ -792,7 +802,8 @@ def _incremental(config: BuildConfig, catalog: Catalog, state: State, live: Path
                 report.deleted += 1
             state.set_outputs((p, writer.hashes[p]) for p in writer.written)
         state.set_meta("cursor", new_cursor)
-        state.commit()
+        with timer.stage("commit"):
+            state.commit()
     except BaseException:
         state.rollback()
         raise

@@ -71,7 +71,8 @@ class Watcher:
         elif code:
             log.error("slow lane exited with code %s", code)
         self._slow_proc = multiprocessing.get_context("spawn").Process(
-            target=_slow_lane_child, args=(self.config,), name="shoufa-slow-lane", daemon=True
+            target=_slow_lane_child, args=(self.config, logging.getLogger().getEffectiveLevel()),
+            name="shoufa-slow-lane", daemon=True
         )
         self._slow_proc.start()
 
@@ -123,9 +124,14 @@ class Watcher:
             self.slow()
 
 
-def _slow_lane_child(config: BuildConfig) -> None:
+def _slow_lane_child(config: BuildConfig, log_level: int = logging.INFO) -> None:
+    # A spawned process starts without the server's logging: the same format, so that
+    # its lines sit among the builds' in the server's log.
+    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.nice(SLOW_LANE_NICE)  # Pagefind and the exports yield the cores to the fast lane
-    run_slow_lane(config)
+    t0 = time.perf_counter()
+    done = run_slow_lane(config)
+    log.info("slow lane finished in %.1f s: %s", time.perf_counter() - t0, done)
 
 
 def run_slow_lane(config: BuildConfig) -> dict[str, int]:
@@ -136,8 +142,6 @@ def run_slow_lane(config: BuildConfig) -> dict[str, int]:
         from . import slowlane
 
         done = slowlane.run(config)
-        if any(done.values()):
-            log.info("slow lane: %s", done)
     except Exception:  # noqa: BLE001 - the sections still get their turn
         log.exception("slow lane failed")
     try:
