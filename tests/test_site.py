@@ -94,6 +94,11 @@ def test_incremental_build_touches_only_what_changed_and_equals_a_full_build(tmp
     b.service.act(t.id, {"action": "reply", "text": "已协调物业公司今日处理"}, actor=Actor(role=Role.DEPARTMENT, department=t.state.department))
     report = build(b.config)
     assert report.mode == "incremental" and report.tickets == 1
+    # The watcher's log line tells where a slow change spent its time.
+    stages = ("open", "journal", "setup", "write lock", "tickets", "listings", "leak scan", "publish", "commit")
+    assert list(report.stages) == list(stages)
+    assert sum(report.stages.values()) <= report.seconds + report.stages["open"]
+    assert all(f"{s} " in report.summary().split(" s (")[1] for s in stages)
     after = _snapshot(b.site)
     changed = {k for k in after if before.get(k) != after[k]}
     assert f"tickets/{t.id}/index.html" in changed
