@@ -417,14 +417,15 @@ def _feed_links(site: Site) -> list[tuple[str, str, str]]:
     return [(FEED.title, site.url(rss), "application/rss+xml"), (FEED.title, site.url(atom), "application/atom+xml")]
 
 
-def _standings(site: Site, eps: list[Episode]) -> dict:
-    """The current month's standing of every department an episode names."""
+def _standings(site: Site, eps: list[Episode], *, refresh: bool = True) -> tuple[str | None, dict]:
+    """The current month's standing of every department an episode names, and the time of
+    the data: computed now (`refresh`), or as the rankings page shows it (a ticket's change)."""
     if not any(ep.meta.departments for ep in eps):
-        return {}
-    from .rankings import compute, month_of
+        return None, {}
+    from .rankings import current_ranking
 
-    ranking = compute(site, month_of(site.now))
-    return {d: ranking.standing(d) for ep in eps for d in ep.meta.departments}
+    ranking = current_ranking(site, refresh=refresh)
+    return ranking.as_of, {d: ranking.standing(d) for ep in eps for d in ep.meta.departments}
 
 
 def _href(site: Site, url: str | None) -> str | None:
@@ -434,8 +435,9 @@ def _href(site: Site, url: str | None) -> str | None:
     return site.url(url)
 
 
-def render_episode(site: Site, ep: Episode, ids: list[str], standings: dict) -> Output:
+def render_episode(site: Site, ep: Episode, ids: list[str], standings: tuple[str | None, dict]) -> Output:
     cov = coverage(site, ep, ids)
+    as_of, standings = standings
     html = site.page(
         "episode.html",
         title=f"首发聚焦第{ep.meta.number}期：{ep.meta.title}",
@@ -448,6 +450,7 @@ def render_episode(site: Site, ep: Episode, ids: list[str], standings: dict) -> 
         cover_href=_href(site, ep.cover_src),
         follow=FOLLOW_UP,
         standings=[(d, site.names.department_full(d), standings.get(d)) for d in ep.meta.departments],
+        standings_as_of=as_of,
         list_names=site.catalog.ranking.list_names,
         missing=len(ep.meta.tickets) - len([i for i in ep.meta.tickets if i in {r.id for r in cov.rows}]),
         feeds=_feed_links(site),
@@ -546,7 +549,9 @@ class EpisodesSection:
         _store(site, eps, covered)
         if not touched:
             return []
-        standings = _standings(site, [ep for ep in eps if ep.slug in touched])
+        # The standings as the slow lane last kept them: summing the month is not this
+        # change's work (the rankings page itself is refreshed each minute).
+        standings = _standings(site, [ep for ep in eps if ep.slug in touched], refresh=False)
         outs = [render_episode(site, ep, covered[ep.slug], standings) for ep in eps if ep.slug in touched]
         outs.append(render_index(site, eps, covered))
         return outs

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from generator import content, episodes
+from generator import content, episodes, rankings
 from generator.build import build
 from generator.publish import live_root
+from generator.sections import refresh_periodic
 from generator.rows import Row
 
 from .media_fixtures import END, MediaSite, config_for, media_sections
@@ -242,11 +243,32 @@ def test_incremental_build_refreshes_the_status_on_the_episode_page(media_site: 
 
         clock = FixedClock(END)
         svc = Service(data_dir=root / "data", catalog=media_site.catalog, clock=clock, durable=False, detect_duplicates=False)
+        dept = svc.store.get(media_site.open_id).state.department
+        closed_before = _closed_this_month(page, dept)
+        assert closed_before == _closed_this_month(page.parents[2] / "rankings/index.html", dept)
         _handle(svc, media_site.open_id, clock)
-        report = build(config)
-    assert report.mode == "incremental"
-    row = re.search(rf'{media_site.open_id}/">.*?</tr>', page.read_text(encoding="utf-8"), re.S).group(0)
-    assert "已办结" in row and "满意" in row
+        # The change publishes the episode page without summing the month's tickets again
+        # (seconds at Linyi's volume): the standings stay those the rankings page shows.
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(rankings, "compute", lambda *a: pytest.fail("a ticket's change summed the month"))
+            report = build(config)
+        assert report.mode == "incremental"
+        row = re.search(rf'{media_site.open_id}/">.*?</tr>', page.read_text(encoding="utf-8"), re.S).group(0)
+        assert "已办结" in row and "满意" in row
+        assert _closed_this_month(page, dept) == closed_before
+        assert "与红黄榜同步" in page.read_text(encoding="utf-8")
+        # The slow lane's minute: the rankings page and the episode count the closed ticket.
+        refresh_periodic(config)
+        assert _closed_this_month(page, dept) == closed_before + 1
+        assert _closed_this_month(page.parents[2] / "rankings/index.html", dept) == closed_before + 1
+
+
+def _closed_this_month(page: Path, dept: str) -> int:
+    """A department's closed tickets this month, as an episode page or the rankings page shows it."""
+    html = page.read_text(encoding="utf-8")
+    m = re.search(rf'<td><a href="/departments/{dept}/">[^<]*</a>.*?</td>\s*<td[^>]*>([0-9,]+)</td>', html, re.S)
+    assert m, f"{dept} not in {page}"
+    return int(m[1].replace(",", ""))
 
 
 def test_relinked_tickets_tell_the_build_which_ticket_pages_to_redo(tmp_path):

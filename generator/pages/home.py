@@ -40,10 +40,10 @@ def refresh_extras(site: Site) -> None:
     except ModuleNotFoundError:
         pass
     try:
-        from ..rankings import compute
+        from ..rankings import current_ranking
 
-        month = site.now.astimezone(SHANGHAI).strftime("%Y-%m")
-        ranking = compute(site, month)
+        ranking = current_ranking(site, refresh=True)
+        month = ranking.month
         names = site.catalog.ranking.list_names
         extras["lists"] = {
             "month": month,
