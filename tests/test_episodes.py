@@ -11,8 +11,8 @@ import pytest
 from generator import content, episodes, rankings
 from generator.build import build
 from generator.publish import live_root
-from generator.sections import refresh_periodic
 from generator.rows import Row
+from generator.sections import refresh_periodic
 
 from .media_fixtures import END, MediaSite, config_for, media_sections
 from .media_fixtures import media_site as media_site  # noqa: F401 - the shared fixture
