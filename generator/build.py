@@ -649,12 +649,11 @@ def _empty_feed(state: State, path: str) -> bool:
 # -- incremental build -------------------------------------------------------------
 
 
-def _incremental(config: BuildConfig, catalog: Catalog, state: State, live: Path,
-                 t_enter: float | None = None) -> BuildReport:
+def _incremental(config: BuildConfig, catalog: Catalog, state: State, live: Path, t_enter: float) -> BuildReport:
     t_start = time.perf_counter()
     report = BuildReport(mode="incremental")
     # The build lock, the catalog and the state's checks, before this function.
-    report.stages["open"] = t_start - (t_enter if t_enter is not None else t_start)
+    report.stages["open"] = t_start - t_enter
     timer = _Timer(report)
     store = Store(config.data_dir, prefix=catalog.city.id_prefix, durable=False)
     cursor = state.get_meta("cursor") or START

@@ -42,7 +42,9 @@ def refresh_extras(site: Site) -> None:
     try:
         from ..rankings import current_ranking
 
-        ranking = current_ranking(site, refresh=True)
+        # Kept by the rankings section, which ran just before in a periodic pass (a
+        # full build, which runs this first, finds none kept and computes it).
+        ranking = current_ranking(site)
         month = ranking.month
         names = site.catalog.ranking.list_names
         extras["lists"] = {
