@@ -312,11 +312,19 @@ def month_ranking(site: Site, month: str, *, refresh: bool = False) -> MonthRank
             kept = MonthRanking.from_json(cached)
             if kept.final:
                 return kept
+    memo_key = ("ranking", month)
+    if memo_key in site.memo:
+        return site.memo[memo_key]
     ranking = compute(site, month)
     if ranking.final:
         site.state.set_meta(key, ranking.to_json())
-    elif month == month_of(site.now):
-        site.state.set_meta(CURRENT_META, ranking.to_json())
+    else:
+        # An open month's sums, once per pass (a Site lives for one pass): the episode
+        # pages and the rankings page show the same figures, and at 1 M the pass sums
+        # the month's ~300,000 closed tickets once, not twice.
+        site.memo[memo_key] = ranking
+        if month == month_of(site.now):
+            site.state.set_meta(CURRENT_META, ranking.to_json())
     return ranking
 
 

@@ -55,6 +55,8 @@ class Site:
     episodes_by_ticket: dict[str, list[Any]] = field(default_factory=dict)
     content_dir: Path | None = None  # editors' content (episodes, reports, top.yaml)
     drafts: bool = False  # local preview: draft episodes too
+    # What one pass computes once and several sections show (a Site lives for one pass).
+    memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def names(self) -> Names:
