@@ -742,14 +742,16 @@ def run(sizes: list[int], *, json_path: Path | None, workers: int = 2, mkdocs_ma
             works.append(Path(tempfile.mkdtemp(prefix=f"shoufa-bench-{n}-")))
             results.append(bench_one(n, workers=workers, mkdocs_max=mkdocs_max, changes=changes,
                                      intake_total=intake_total, work=works[-1], hugo=hugo, hugo_max=hugo_max))
+            if json_path:  # after each size: a later failure or interruption keeps these
+                json_path.write_text(json.dumps({"machine": machine, "results": results}, ensure_ascii=False, indent=1))
             print(table(results), file=sys.stderr, flush=True)
+        print(table(results), flush=True)
     finally:
         if keep:
             print("kept: " + " ".join(map(str, works)), file=sys.stderr, flush=True)
-        else:
+        elif works:
+            # Minutes at 100,000 tickets (a million files): the figures are out before.
+            print("deleting the temporary folders: " + " ".join(map(str, works)), file=sys.stderr, flush=True)
             for w in works:
                 shutil.rmtree(w, ignore_errors=True)
-    if json_path:
-        json_path.write_text(json.dumps({"machine": machine, "results": results}, ensure_ascii=False, indent=1))
-    print(table(results))
     return results

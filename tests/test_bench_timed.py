@@ -1,9 +1,14 @@
-"""The benchmark's process timer: wall time, peak memory and CPU of a command's whole tree."""
+"""The benchmark: its process timer (wall time, peak memory and CPU of a command's whole tree), its table, and what it writes before it cleans up."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import sys
 
+import pytest
+
+from generator import bench
 from generator.bench import table, timed
 
 BURN = """
@@ -45,3 +50,40 @@ def test_the_table_shows_cpu_per_page_for_ours_and_hugo():
     assert lines["CPU per page (ms, all cores)"] == "3.00"
     assert lines["hugo CPU per page (ms)"] == "0.80"
     assert lines["ours / hugo"] == "0.25x"
+
+
+def _sizes(n: int, **_kw) -> dict:
+    """A size's figures, as far as the table reads them."""
+    return {"tickets": n, "full_build": {"seconds": 1.0, "ticket_pages": n, "pages_per_s": float(n), "cpu_s": 1.0,
+                                         "ms_per_page": {}}}
+
+
+def test_the_figures_are_written_before_the_folders_are_deleted(tmp_path, monkeypatch, capsys):
+    """Deleting a run's folders takes minutes at 100,000 tickets: the JSON and the table
+    come first, and what a failed size leaves is the sizes measured before it."""
+    out = tmp_path / "bench.json"
+    on_disk_at_delete: list[list[int]] = []
+    real_rmtree = shutil.rmtree
+
+    def rmtree(path, ignore_errors=False):
+        on_disk_at_delete.append([r["tickets"] for r in json.loads(out.read_text())["results"]])
+        real_rmtree(path, ignore_errors=ignore_errors)
+
+    monkeypatch.setattr(bench.shutil, "rmtree", rmtree)
+    monkeypatch.setattr(bench, "bench_one", _sizes)
+    bench.run([10, 20], json_path=out)
+    assert on_disk_at_delete == [[10, 20], [10, 20]]
+    printed = capsys.readouterr()
+    assert printed.out.startswith("tickets") and "20" in printed.out.splitlines()[0]
+    assert printed.err.index("deleting the temporary folders") > printed.err.rindex("ticket pages/s")
+
+    def second_fails(n: int, **kw) -> dict:
+        if n == 20:
+            raise RuntimeError("demo failed")
+        return _sizes(n)
+
+    on_disk_at_delete.clear()
+    monkeypatch.setattr(bench, "bench_one", second_fails)
+    with pytest.raises(RuntimeError, match="demo failed"):
+        bench.run([10, 20], json_path=out)
+    assert on_disk_at_delete == [[10], [10]]
