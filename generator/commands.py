@@ -87,7 +87,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     w.set_defaults(func=cmd_watch)
     be = sub.add_parser("bench", help="the performance benchmark (own data in a temp folder)")
     be.add_argument("--tickets", type=int, help="one size N (default: 10,000 then 100,000)")
-    be.add_argument("--json", type=Path, help="write the figures as JSON to this file")
+    be.add_argument("--json", type=Path, help="write the figures as JSON to this file (after each size, before the clean-up)")
     be.add_argument("--workers", type=int, default=2, help="worker processes for demo data and builds")
     be.add_argument("--mkdocs-max", type=int, default=20_000, help="pages for the mkdocs-material comparison (0: skip)")
     be.add_argument("--changes", type=int, default=50, help="change-to-public samples, after the server start catch-up (0: skip)")
