@@ -27,6 +27,8 @@ from pydantic import (
     ConfigDict,
     Field,
     HttpUrl,
+    TypeAdapter,
+    ValidationError,
     field_serializer,
     field_validator,
 )
@@ -476,6 +478,34 @@ def derive_state(ticket_id: str, events: list[Event]) -> TicketState:
     return TicketState.model_validate(state)
 
 
+JSON_TAIL = b"\n  ]\n}\n"  # how Ticket.to_json ends: the events, the ticket, a newline
+
+
+def _event_json(ev: Event) -> bytes:
+    """One event as Ticket.to_json writes it: an item of the events, two levels in."""
+    return b"    " + orjson.dumps(ev.as_dict(), option=orjson.OPT_INDENT_2).replace(b"\n", b"\n    ")
+
+
+_EVENTS = TypeAdapter(list[Event])
+
+
+_BEFORE = "_state_before"  # (state, events) of the ticket a ticket appends events to
+
+
+def _after_links(state: TicketState, events: list[Event]) -> TicketState | None:
+    """`state` after `events`, as derive_state would make it, if they only link tickets
+    (a storm's link-backs: thousands, in batches); None for any other events."""
+    links = []
+    for ev in events:
+        d = ev.data
+        if ev.type != EventType.LINKED or type(d.get("ticket")) is not str or type(d.get("relation")) is not str:
+            return None
+        links.append({"ticket": d["ticket"], "relation": d["relation"]})
+    if not links:
+        return None
+    return state.model_copy(update={"updated_at": events[-1].at, "links": [*state.links, *links]})
+
+
 class Ticket(BaseModel):
     """A ticket as stored: id plus its hash-chained event log."""
 
@@ -487,16 +517,35 @@ class Ticket(BaseModel):
 
     @cached_property
     def state(self) -> TicketState:
+        before = self.__dict__.pop(_BEFORE, None)
+        if before is not None:
+            state = _after_links(before[0], self.events[before[1] :])
+            if state is not None:
+                return state
         return derive_state(self.id, self.events)
+
+    def _from(self, base: Ticket) -> Ticket:
+        """Remember base's state, if derived, for this ticket's (base + events): a state
+        after links only is that state with the links added. Kept beside the fields, like
+        `state` itself: not a field, not compared, not stored."""
+        known = base.__dict__.get("state")
+        if known is not None:
+            self.__dict__[_BEFORE] = (known, len(base.events))
+        return self
 
     @property
     def last(self) -> Event:
         return self.events[-1]
 
-    def verify_chain(self) -> None:
-        """Raise ChainError if any event was altered, removed, reordered or moved."""
-        prev = genesis_hash(self.id)
-        for i, ev in enumerate(self.events, start=1):
+    def verify_chain(self, start: int = 0) -> None:
+        """Raise ChainError if any event was altered, removed, reordered or moved.
+
+        `start`: the first `start` events are known to be sound (verified before, byte for
+        byte the same): only the events after them are checked, chained to the last of them.
+        """
+        prev = self.events[start - 1].hash if start else genesis_hash(self.id)
+        i = start
+        for i, ev in enumerate(self.events[start:], start=start + 1):
             if ev.seq != i:
                 raise ChainError(f"{self.id}: event {i} has sequence number {ev.seq}")
             if ev.prev_hash != prev:
@@ -518,11 +567,46 @@ class Ticket(BaseModel):
         new = list(self.events)
         for type_, at, actor, data in events:
             new.append(make_event(ticket_id=self.id, prev=new[-1], type=type_, at=at, actor=actor, data=data))
-        return Ticket(v=self.v, id=self.id, events=new)
+        return Ticket(v=self.v, id=self.id, events=new)._from(self)
 
-    def to_json(self) -> bytes:
-        """Serialize as the store's human-readable UTF-8 JSON."""
+    def to_json(self, *, base: bytes | None = None, base_events: int = 0) -> bytes:
+        """Serialize as the store's human-readable UTF-8 JSON.
+
+        `base`: what this method returned for this ticket's first `base_events` events.
+        Only the events after them are serialized and spliced in before its end, with the
+        same bytes as a whole dump: an earlier ticket with thousands of repeats linked
+        back to it is written again for every batch of them.
+        """
+        if base is not None and 0 < base_events < len(self.events) and base.endswith(JSON_TAIL):
+            more = b",\n".join(_event_json(ev) for ev in self.events[base_events:])
+            return base[: -len(JSON_TAIL)] + b",\n" + more + JSON_TAIL
         return orjson.dumps(self.model_dump(mode="json"), option=orjson.OPT_INDENT_2) + b"\n"
+
+    @classmethod
+    def appended(cls, base: bytes, ticket: Ticket, raw: bytes) -> Ticket | None:
+        """The ticket stored as `raw`, if it is `ticket` (stored as `base`, verified) with
+        events appended: only those are parsed and verified. None if `raw` is not `base`
+        with events spliced in before its end, or if they do not parse or chain: the
+        caller reads it whole, which says what is wrong.
+        """
+        head = len(base) - len(JSON_TAIL)
+        if not (
+            len(raw) > len(base) + 2
+            and base.endswith(JSON_TAIL)
+            and raw.endswith(JSON_TAIL)
+            and raw[head : head + 2] == b",\n"
+            and raw.startswith(base[:head])
+        ):
+            return None
+        try:
+            # The spliced part is a list of events: with the unchanged head and tail, the
+            # whole file parses to the earlier events and these (ticket, id, v unchanged).
+            more = _EVENTS.validate_json(b"[" + raw[head + 2 : -len(JSON_TAIL)] + b"]")
+            new = cls.model_construct(v=ticket.v, id=ticket.id, events=[*ticket.events, *more])
+            new.verify_chain(start=len(ticket.events))
+        except (ValidationError, ChainError, ValueError, TypeError, KeyError):
+            return None
+        return new._from(ticket)
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> Ticket:

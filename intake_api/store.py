@@ -116,15 +116,21 @@ class _BigTickets:
         self._lock = threading.Lock()
         self._items: OrderedDict[Path, tuple[bytes, Ticket]] = OrderedDict()
 
-    def get(self, path: Path, raw: bytes) -> Ticket | None:
+    def get(self, path: Path, raw: bytes) -> tuple[Ticket | None, tuple[bytes, Ticket] | None]:
+        """(the ticket if these bytes are the ones kept, else None; what is kept for path)."""
         if len(raw) < self.MIN_BYTES:
-            return None
+            return None, None
         with self._lock:
             item = self._items.get(path)
-            if item is None or item[0] != raw:
-                return None
+            if item is None:
+                return None, None
             self._items.move_to_end(path)
-            return item[1]
+            return (item[1] if item[0] == raw else None), item
+
+    def bytes_of(self, path: Path, ticket: Ticket) -> bytes | None:
+        """The bytes kept for path, if they are this very ticket's."""
+        item = self._items.get(path)  # (no lock: one lookup, and nearly every ticket is small)
+        return item[0] if item is not None and item[1] is ticket else None
 
     def put(self, path: Path, raw: bytes, ticket: Ticket) -> None:
         if len(raw) < self.MIN_BYTES and path not in self._items:
@@ -291,7 +297,8 @@ class Store:
     ) -> _Write:
         """Write `ticket` to a temp file, then store it with the writes queued meanwhile."""
         path = self.path_for(ticket.id)
-        payload = ticket.to_json()
+        kept = self._big.bytes_of(path, previous) if previous is not None else None
+        payload = ticket.to_json(base=kept, base_events=len(previous.events) if kept else 0)
         try:
             tmp = self._write_tmp(path, payload)
         except OSError as exc:
@@ -439,17 +446,23 @@ class Store:
             raw = path.read_bytes()
         except OSError as exc:
             raise CorruptTicket(path, f"unreadable: {exc.strerror}") from None
-        known = self._big.get(path, raw)
+        known, kept = self._big.get(path, raw)
         if known is not None:
             return known  # these very bytes were verified (or written) before
+        # Written since by another process (a batch of link-backs, an action): the kept
+        # bytes with events spliced in, of which only those need parsing and verifying.
+        ticket = Ticket.appended(*kept, raw) if kept is not None else None
+        verified = ticket is not None
+        if ticket is None:
+            try:
+                ticket = Ticket.from_json(raw)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                loc = ".".join(str(p) for p in first["loc"])
+                raise CorruptTicket(path, f"invalid at '{loc}': {first['msg']}") from None
         try:
-            ticket = Ticket.from_json(raw)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            loc = ".".join(str(p) for p in first["loc"])
-            raise CorruptTicket(path, f"invalid at '{loc}': {first['msg']}") from None
-        try:
-            ticket.verify_chain()
+            if not verified:
+                ticket.verify_chain()
             ticket.state  # noqa: B018 - derivation must succeed too
         except (ChainError, ValidationError, KeyError, TypeError, ValueError) as exc:
             raise CorruptTicket(path, f"event log does not verify: {exc}") from None

@@ -96,3 +96,40 @@ def test_intake_refuses_bad_input_with_the_field_named(field, value, message):
     err = exc.value.errors()[0]
     assert err["loc"][0] == field
     assert message in err["msg"]
+
+
+def test_the_state_after_link_backs_is_the_state_of_the_whole_log(monkeypatch):
+    """A storm's link-backs append links to an earlier ticket in batches: its state then
+    is the state before with the links added, as derived from the whole log."""
+    from datetime import timedelta
+
+    from intake_api import model
+    from intake_api.model import SYSTEM, derive_state, make_event
+
+    first = make_event(ticket_id="LY20261120000001", prev=None, type=EventType.RECEIVED, at=T0, actor=SYSTEM,
+                       data={"channel": "hotline", "content": "小区停水两天了。"})
+    base = Ticket(id="LY20261120000001", events=[first])
+    base.state  # noqa: B018 - derived, as a read of the store does
+
+    def link(i: int, ticket: object = None) -> tuple:
+        return (EventType.LINKED, T0 + timedelta(minutes=i), SYSTEM,
+                {"ticket": ticket or f"LY20261120{i:06d}", "relation": "duplicate", "basis": "same_address"})
+
+    derived = []
+    real = model.derive_state
+    monkeypatch.setattr(model, "derive_state", lambda *a: (derived.append(1), real(*a))[1])
+    mid = base.with_events([link(2), link(3)])
+    mid.state  # noqa: B018 - as the index does with every ticket written
+    after = mid.with_events([link(4)])
+    assert after.state == derive_state(after.id, after.events)  # (the real one)
+    assert [x["ticket"] for x in after.state.links] == ["LY20261120000002", "LY20261120000003", "LY20261120000004"]
+    assert after.state.updated_at == T0 + timedelta(minutes=4)
+    assert derived == []  # from the state before, not the whole log
+    assert after == Ticket(id=after.id, events=after.events)  # the remembered state is no field
+    # Any other event, or a link the whole log would not derive, goes through the whole log.
+    closed = after.with_events([link(5), (EventType.CLOSED, T0 + timedelta(minutes=6), SYSTEM, {"reason": "重复诉求"})])
+    assert closed.state.status == Status.CLOSED and len(closed.state.links) == 4
+    bad = after.with_events([link(7, ticket=12345)])
+    with pytest.raises(ValidationError):
+        bad.state  # noqa: B018
+    assert derived == [1, 1]

@@ -214,6 +214,91 @@ def test_a_big_ticket_read_again_unchanged_is_not_parsed_again_and_a_changed_one
     assert service.store.read_path(path) == big
 
 
+def _links(first: int, n: int):
+    from intake_api.model import SYSTEM, EventType
+
+    return [(EventType.LINKED, T0, SYSTEM, {"ticket": f"LY20261120{i:06d}", "relation": "duplicate", "basis": "same_address"})
+            for i in range(first, first + n)]
+
+
+def test_a_big_ticket_another_process_appended_to_is_read_by_its_new_events_only(service, monkeypatch):
+    """Two workers link repeats back to one earlier ticket in turns: each reads what the
+    other wrote. Its kept bytes with events spliced in are parsed and verified by those
+    events only; anything else about the file (an earlier byte, a new event that does not
+    chain) is read whole, and refused as before."""
+    from intake_api.model import Ticket
+
+    t = service.create(TicketCreate(channel="hotline", content="小区停水两天了。"), actor=OPERATOR).ticket
+    service.store.update(t.id, lambda cur: cur.with_events(_links(2, 400)))
+    other = Store(service.store.data_dir)  # the other worker process
+    other.get(t.id)  # read whole, and kept
+    parsed = []
+    real = Ticket.from_json
+    monkeypatch.setattr(Ticket, "from_json", classmethod(lambda cls, raw: (parsed.append(1), real(raw))[1]))
+    path = service.store.path_for(t.id)
+    for first in (402, 405, 420):  # batches, written by this worker, read by the other
+        written = service.store.update(t.id, lambda cur, first=first: cur.with_events(_links(first, 3)))
+        assert path.read_bytes() == written.to_json()  # the splice writes what a whole dump would
+        seen = other.get(t.id)
+        assert seen == written and seen.state == written.state
+    assert parsed == []  # neither side parsed the whole file again
+    assert [x["ticket"] for x in other.get(t.id).state.links][-3:] == ["LY20261120000420", "LY20261120000421", "LY20261120000422"]
+
+    def refused(raw: bytes, reason: str) -> None:
+        path.write_bytes(raw)
+        with pytest.raises(CorruptTicket, match=reason):
+            Store(service.store.data_dir).read_path(path)  # no kept bytes: the whole file
+        with pytest.raises(CorruptTicket, match=reason):
+            other.read_path(path)  # kept bytes of an earlier version
+
+    good = path.read_bytes()
+    n = len(written.events)
+    now = service.store.update(t.id, lambda cur: cur.with_events(_links(430, 2)))
+    appended = path.read_bytes()
+    seq_of = {e.data.get("ticket"): e.seq for e in now.events}
+    assert seq_of["LY20261120000431"] == n + 2
+    # A new event altered after its hash was made.
+    refused(appended.replace(b'"LY20261120000431"', b'"LY20261120009999"'), f"event {n + 2} was altered")
+    # An earlier event altered, with events appended.
+    refused(appended.replace(b'"LY20261120000200"', b'"LY20261120009999"', 1),
+            f"event {seq_of['LY20261120000200']} was altered")
+    # Events appended that are no events.
+    refused(good[: -len(b"\n  ]\n}\n")] + b',\n    {"seq": %d}\n  ]\n}\n' % (n + 1), f"invalid at 'events.{n}")
+    path.write_bytes(appended)
+    assert other.read_path(path).events[-1].data["ticket"] == "LY20261120000431"
+
+
+def test_a_ticket_written_by_its_new_events_is_byte_for_byte_a_whole_dump():
+    """Any event data (nesting, empty containers, line breaks, quotes, non-ASCII)."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from intake_api.model import SYSTEM, EventType, Ticket, make_event
+
+    json_values = st.recursive(
+        st.none() | st.booleans() | st.integers(-10**12, 10**12) | st.text(max_size=20),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+        max_leaves=10,
+    )
+    datas = st.lists(st.dictionaries(st.text(max_size=6), json_values, max_size=4), min_size=2, max_size=6)
+
+    @settings(max_examples=100, deadline=None, derandomize=True, database=None)
+    @given(datas, st.integers(0, 100))
+    def check(data_list, cut):
+        first = make_event(ticket_id="LY20261120000001", prev=None, type=EventType.RECEIVED, at=T0, actor=SYSTEM,
+                           data=data_list[0])
+        base = Ticket(id="LY20261120000001", events=[first])
+        whole = base.with_events([(EventType.MODERATED, T0, SYSTEM, d) for d in data_list[1:]])
+        k = 1 + cut % (len(whole.events) - 1)
+        prefix = Ticket(id=whole.id, events=whole.events[:k])
+        spliced = whole.to_json(base=prefix.to_json(), base_events=k)
+        assert spliced == whole.to_json()
+        again = Ticket.appended(prefix.to_json(), prefix, spliced)
+        assert again is not None and again.model_dump() == whole.model_dump()
+
+    check()
+
+
 def test_the_canonical_timestamp_is_the_one_strftime_made():
     """format_ts (every event, every write) takes a quicker path with the same output."""
     from datetime import UTC, datetime, timedelta, timezone
