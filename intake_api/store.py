@@ -104,9 +104,12 @@ def _store_error(message: str, exc: BaseException | None) -> StoreError:
 class _BigTickets:
     """The last bytes read or written of up to 32 recently used big tickets, with the ticket.
 
-    A ticket read again unchanged (byte for byte) is not parsed and verified again: an
-    earlier ticket with thousands of repeats linked back to it is read and written for
-    every batch of them, at tens of milliseconds a parse. Small tickets are not kept.
+    An earlier ticket with thousands of repeats linked back to it is read and written for
+    every batch of them, at tens of milliseconds a parse. A ticket read again unchanged
+    (byte for byte) is not parsed and verified again; one that another process has
+    since appended events to is parsed and verified by those events only, and an update
+    serializes only its new events (`Ticket.appended`, `Ticket.to_json`). Small tickets
+    are not kept.
     """
 
     MIN_BYTES = 64 * 1024
