@@ -188,15 +188,20 @@ def test_stray_temp_files_are_cleaned_at_start(service, data_dir):
     assert Store(data_dir).get(t.id).id == t.id
 
 
+def _links(first: int, n: int):
+    from intake_api.model import SYSTEM, EventType
+
+    return [(EventType.LINKED, T0, SYSTEM, {"ticket": f"LY20261120{i:06d}", "relation": "duplicate", "basis": "same_address"})
+            for i in range(first, first + n)]
+
+
 def test_a_big_ticket_read_again_unchanged_is_not_parsed_again_and_a_changed_one_is(service, monkeypatch):
     """An earlier ticket with thousands of repeats linked back is read for every batch of
     them: unchanged bytes are not parsed and verified again; any other bytes are."""
-    from intake_api.model import SYSTEM, EventType, Ticket
+    from intake_api.model import Ticket
 
     t = service.create(TicketCreate(channel="hotline", content="桥上钓鱼很危险，请处理。"), actor=OPERATOR).ticket
-    links = [(EventType.LINKED, T0, SYSTEM, {"ticket": f"LY20261120{i:06d}", "relation": "duplicate", "basis": "same_address"})
-             for i in range(2, 402)]
-    big = service.store.update(t.id, lambda cur: cur.with_events(links))
+    big = service.store.update(t.id, lambda cur: cur.with_events(_links(2, 400)))
     path = service.store.path_for(t.id)
     assert path.stat().st_size > 64 * 1024
     parsed = []
@@ -214,19 +219,12 @@ def test_a_big_ticket_read_again_unchanged_is_not_parsed_again_and_a_changed_one
     assert service.store.read_path(path) == big
 
 
-def _links(first: int, n: int):
-    from intake_api.model import SYSTEM, EventType
-
-    return [(EventType.LINKED, T0, SYSTEM, {"ticket": f"LY20261120{i:06d}", "relation": "duplicate", "basis": "same_address"})
-            for i in range(first, first + n)]
-
-
 def test_a_big_ticket_another_process_appended_to_is_read_by_its_new_events_only(service, monkeypatch):
     """Two workers link repeats back to one earlier ticket in turns: each reads what the
     other wrote. Its kept bytes with events spliced in are parsed and verified by those
     events only; anything else about the file (an earlier byte, a new event that does not
     chain) is read whole, and refused as before."""
-    from intake_api.model import Ticket
+    from intake_api.model import JSON_TAIL, Ticket
 
     t = service.create(TicketCreate(channel="hotline", content="小区停水两天了。"), actor=OPERATOR).ticket
     service.store.update(t.id, lambda cur: cur.with_events(_links(2, 400)))
@@ -263,7 +261,7 @@ def test_a_big_ticket_another_process_appended_to_is_read_by_its_new_events_only
     refused(appended.replace(b'"LY20261120000200"', b'"LY20261120009999"', 1),
             f"event {seq_of['LY20261120000200']} was altered")
     # Events appended that are no events.
-    refused(good[: -len(b"\n  ]\n}\n")] + b',\n    {"seq": %d}\n  ]\n}\n' % (n + 1), f"invalid at 'events.{n}")
+    refused(good[: -len(JSON_TAIL)] + b',\n    {"seq": %d}' % (n + 1) + JSON_TAIL, f"invalid at 'events.{n}")
     path.write_bytes(appended)
     assert other.read_path(path).events[-1].data["ticket"] == "LY20261120000431"
 
