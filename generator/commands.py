@@ -67,7 +67,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     sizes = [args.tickets] if args.tickets else [10_000, 100_000]
     run(sizes, json_path=args.json, workers=args.workers, mkdocs_max=args.mkdocs_max,
         changes=args.changes, intake_total=args.intake, keep=args.keep, hugo=not args.no_hugo,
-        hugo_max=args.hugo_max)
+        hugo_max=args.hugo_max, intake_rounds=args.intake_rounds)
     return 0
 
 
@@ -92,6 +92,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     be.add_argument("--mkdocs-max", type=int, default=20_000, help="pages for the mkdocs-material comparison (0: skip)")
     be.add_argument("--changes", type=int, default=50, help="change-to-public samples, after the server start catch-up (0: skip)")
     be.add_argument("--intake", type=int, default=3000, help="intake requests (0: skip); then a third as many with Idempotency-Key, and a third as many repeats of one report (a storm)")
+    be.add_argument("--intake-rounds", type=int, default=3,
+                    help="runs of each intake kind against one server; the table shows the median run's rate (slowest-fastest)")
     be.add_argument("--keep", action="store_true", help="keep the temporary folder")
     be.add_argument("--no-hugo", action="store_true", help="skip the Hugo comparison")
     be.add_argument("--hugo-max", type=int, default=200_000,

@@ -101,6 +101,10 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        # One INFO line per HTTP request (the bench's readiness polls and replies):
+        # noise in a command's output. Its warnings still show.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     overrides = {
         k: v
         for k, v in {"data_dir": args.data_dir, "content_dir": args.content_dir, "site_dir": args.site_dir}.items()

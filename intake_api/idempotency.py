@@ -31,7 +31,6 @@ from __future__ import annotations
 import calendar
 import contextlib
 import errno
-import fcntl
 import hashlib
 import logging
 import os
@@ -45,6 +44,7 @@ from pathlib import Path
 
 import orjson
 
+from . import locks
 from .clock import Clock, SystemClock, format_ts
 from .errors import ApiError
 from .model import Actor, EventType, Ticket, TicketCreate
@@ -54,7 +54,6 @@ log = logging.getLogger(__name__)
 
 KEY_PATTERN = r"^[\x21-\x7e]{1,200}$"
 KEY_RE = re.compile(KEY_PATTERN)
-LOCK_STRIPES = 256
 
 
 def fingerprint(payload: object) -> str:
@@ -122,8 +121,7 @@ class IdempotencyRecords:
         return self.root / f"{digest}.json", self._lock_path(digest)
 
     def _lock_path(self, digest: str) -> Path:
-        stripe = int(digest[:4], 16) % LOCK_STRIPES
-        return self.root / ".locks" / f"{stripe:03d}.lock"
+        return self.root / ".locks" / locks.stripe_name(int(digest[:4], 16) % locks.STRIPES)
 
     @contextlib.contextmanager
     def claim(self, *, scope: str, key: str, fingerprint: str) -> Iterator[Slot]:
@@ -138,8 +136,7 @@ class IdempotencyRecords:
         path, lock_path = self._paths(scope, key)
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         lock_path.parent.mkdir(exist_ok=True, mode=0o700)
-        with open(lock_path, "a+b") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with locks.hold([lock_path]):
             slot = Slot(path=path, fingerprint=fingerprint, _store=self)
             record = self._read(path)
             if record is not None:
@@ -234,8 +231,7 @@ class IdempotencyRecords:
         fixed = 0
         for name, entry in latest.items():
             path = self.root / name
-            with open(self._locked(name), "a+b") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)
+            with locks.hold([self._locked(name)]):
                 try:
                     current = path.read_bytes()
                     newer = path.stat().st_mtime > entry["written"] + 1

@@ -38,6 +38,7 @@ from pydantic import ValidationError
 
 from .catalog import Catalog
 from .duplicates import Match, keys_for
+from .fileio import read_from
 from .model import ChainError, Ticket, TicketState
 from .sla import next_due
 from .store import InvalidTicketId, Store
@@ -244,7 +245,7 @@ class OpenIndex:
 
     def _read_path(self, path) -> Ticket | None:
         try:
-            return Ticket.from_json(path.read_bytes())
+            return Ticket.from_json(read_from(path))
         except FileNotFoundError:
             return None
         except (OSError, ValidationError, ChainError, ValueError, KeyError, TypeError) as exc:

@@ -28,7 +28,9 @@ from pathlib import Path
 
 import orjson
 
+from . import locks
 from .clock import format_ts
+from .fileio import read_from
 
 START = "00000000:0"
 QUARANTINED = "quarantined"  # type of the entry written when a bad ticket file is set aside
@@ -66,10 +68,9 @@ class Journal:
         seg = self._segment(format_ts(now)[:10].replace("-", ""))
         fd = os.open(seg, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            with open(self._lock_path, "a+b") as lock:
-                # The lock keeps lines whole; it is not held while syncing, so that
-                # concurrent writers' fdatasync calls share one journal commit.
-                fcntl.flock(lock, fcntl.LOCK_EX)
+            # The lock keeps lines whole; it is not held while syncing, so that
+            # concurrent writers' fdatasync calls share one journal commit.
+            with locks.hold([self._lock_path]):
                 new_segment = os.fstat(fd).st_size == 0
                 view = memoryview(lines)
                 while view:
@@ -177,9 +178,7 @@ class Journal:
             if name < seg_name:
                 continue
             start = offset if name == seg_name else 0
-            with open(self._segment(name), "rb") as fh:
-                fh.seek(start)
-                data = fh.read()
+            data = read_from(self._segment(name), start)
             end = data.rfind(b"\n") + 1  # only complete lines
             pos = 0
             for line in data[:end].splitlines(keepends=True):

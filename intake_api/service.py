@@ -7,15 +7,14 @@ build events, store under the ticket's lock).
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import hashlib
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import locks
 from .catalog import Catalog, load_catalog
 from .clock import Clock, SystemClock
 from .dispatch import Decision, Dispatcher
@@ -169,14 +168,9 @@ class Service:
             self.links.add([LinkBack(match.ticket_id, ticket.id, match.basis)])
         return Intake(ticket=ticket, tracking_code=code, decision=decisions[-1], duplicate_of=match)
 
-    @contextlib.contextmanager
-    def _duplicate_lock(self, keys: list[str]) -> Iterator[None]:
-        stripes = sorted({int(hashlib.blake2s(k.encode(), digest_size=2).hexdigest(), 16) % 256 for k in keys})
-        with contextlib.ExitStack() as stack:
-            for n in stripes:  # in order: no deadlock between two intakes
-                fh = stack.enter_context(open(self.store.locks_dir / f"dup-{n:03d}.lock", "a+b"))
-                fcntl.flock(fh, fcntl.LOCK_EX)
-            yield
+    def _duplicate_lock(self, keys: list[str]) -> contextlib.AbstractContextManager[None]:
+        stripes = sorted({locks.stripe(k) for k in keys})  # in order: no deadlock between two intakes
+        return locks.hold([self.store.locks_dir / locks.stripe_name(n, "dup-") for n in stripes])
 
     def get(self, ticket_id: str) -> Ticket:
         """The ticket as stored, with the link-backs this process has queued for it."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import hashlib
 import logging
 import os
 import secrets
@@ -29,14 +28,15 @@ from pathlib import Path
 import orjson
 from pydantic import ValidationError
 
+from . import locks
 from .clock import Clock, SystemClock, format_ts, local_date_str
+from .fileio import read_from
 from .groupcommit import GroupCommit
 from .journal import QUARANTINED, Change, Journal, _fsync_dir
 from .model import ID_RE, ChainError, Ticket
 
 log = logging.getLogger(__name__)
 
-LOCK_STRIPES = 256
 TMP_SUFFIX = ".tmp"
 
 
@@ -182,16 +182,9 @@ class Store:
 
     # -- locking -------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def lock(self, ticket_id: str) -> Iterator[None]:
-        """Hold the cross-process lock for one ticket (striped over LOCK_STRIPES files)."""
-        stripe = int(hashlib.blake2s(ticket_id.encode(), digest_size=2).hexdigest(), 16) % LOCK_STRIPES
-        with open(self.locks_dir / f"{stripe:03d}.lock", "a+b") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+    def lock(self, ticket_id: str) -> contextlib.AbstractContextManager[None]:
+        """Hold the cross-process lock for one ticket (striped, see locks.py)."""
+        return locks.hold([self.locks_dir / locks.stripe_name(locks.stripe(ticket_id))])
 
     # -- ids -----------------------------------------------------------------
 
@@ -446,7 +439,7 @@ class Store:
     def read_path(self, path: Path) -> Ticket:
         """Read, validate and verify one ticket file; CorruptTicket if it is not sound."""
         try:
-            raw = path.read_bytes()
+            raw = read_from(path)
         except OSError as exc:
             raise CorruptTicket(path, f"unreadable: {exc.strerror}") from None
         known, kept = self._big.get(path, raw)

@@ -1,4 +1,4 @@
-"""The benchmark: its process timer (wall time, peak memory and CPU of a command's whole tree), its table, and what it writes before it cleans up."""
+"""The benchmark: its process timer (wall time, peak memory and CPU of a command's whole tree), its table, its intake runs, and what it writes before it cleans up."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 
 from generator import bench
 from generator.bench import table, timed
+from tests.conftest import CATALOG_DIR
 
 BURN = """
 import multiprocessing as mp, time
@@ -50,6 +51,34 @@ def test_the_table_shows_cpu_per_page_for_ours_and_hugo():
     assert lines["CPU per page (ms, all cores)"] == "3.00"
     assert lines["hugo CPU per page (ms)"] == "0.80"
     assert lines["ours / hugo"] == "0.25x"
+
+
+def test_the_table_shows_the_median_intake_run_with_the_slowest_and_fastest():
+    def run(rates: list[float]) -> dict:
+        return {"tickets_per_s": sorted(rates)[len(rates) // 2], "rounds_tickets_per_s": rates,
+                "p50_ms": 60.0, "p99_ms": 180.0, "accepted": 3000, "verified_on_disk": 3000, "linked_as_repeats": 2997}
+
+    result = {"tickets": 1000, "intake": run([640.4, 488.0, 702.2]), "intake_keys": run([590.0]),
+              "intake_storm": run([700.0, 720.0, 650.0])}
+    lines = {line[:34].strip(): line[34:].strip() for line in table([result]).splitlines()}
+    assert lines["intake tickets/s (2 workers)"] == "640 (488–702)"
+    assert lines["with Idempotency-Key: tickets/s"] == "590"  # one run: no spread
+    assert lines["storm at one place: tickets/s"] == "700 (650–720)"
+    assert lines["intake verified on disk (all runs)"] == "9000/9000"
+
+
+def test_intake_runs_several_times_against_one_real_server(tmp_path):
+    """Each run files its own tickets (a storm at its own address); the rate is the median run's."""
+    data, site = tmp_path / "data", tmp_path / "site"
+    shutil.copytree(CATALOG_DIR, data / "catalog")
+    res = bench.intake(data, site, total=12, concurrency=4, workers=1, storm=True, rounds=3)
+    rates = res["rounds_tickets_per_s"]
+    assert len(rates) == 3 and all(r > 0 for r in rates)
+    assert res["tickets_per_s"] == sorted(rates)[1]
+    assert res["requests"] == res["accepted"] == res["unique_ids"] == res["verified_on_disk"] == 36
+    assert res["errors"] == 0
+    # One first report per run, every other ticket of the run its repeat.
+    assert res["linked_as_repeats"] == 33
 
 
 def _sizes(n: int, **_kw) -> dict:
