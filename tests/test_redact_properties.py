@@ -317,3 +317,42 @@ def test_hits_describe_the_replacement(text):
         pos = hit.end
     assert "".join(rebuilt) + text[pos:] == result.text
 
+
+
+# -- the ticket's own numbers, found without compiling a pattern per ticket ---------------
+
+OWN_DIGITS = st.text(alphabet="0123456789", min_size=5, max_size=13)
+GAPS = ["", "", " ", "-", "  ", "()", "....", ".....", "\t", " - ", "x"]
+NOISE = [" ", "-", ".", "/", "\\", "_", "(", ")", "+", "X", "x", "号", "电话", "，", "\n",
+         "(    +....86-__-"]  # the longest prefix
+SEPARATOR_RUN = st.text(alphabet=" \t-./\\_()", max_size=5)  # up to 4 are one gap
+# Country and trunk prefixes, up to the longest one: "(" + 4 separators + "+" + 4 + "86" + 4.
+PREFIX = st.tuples(
+    st.sampled_from([("(", "+", "86"), ("(", "86"), ("+", "86"), ("00", "86"), ("86",), ("0",), ("00",)]),
+    st.lists(SEPARATOR_RUN, min_size=3, max_size=3),
+).map(lambda p: "".join(unit + sep for unit, sep in zip(p[0], p[1], strict=False)))
+
+@settings(SETTINGS, max_examples=1000)
+@given(data=st.data())
+def test_own_numbers_are_found_where_their_one_pattern_finds_them(data):
+    """`_digit_value_spans` gives exactly the matches of the pattern it replaces: the
+    values, longest first, each after any of its prefixes, with the same boundaries."""
+    from generator.redact import _NOT_DIGIT_RE, _digit_value_spans, _values_pattern
+
+    values = data.draw(st.lists(OWN_DIGITS, min_size=1, max_size=3, unique=True))
+    if data.draw(st.booleans()):  # one value the tail of another (a landline's local part)
+        values.append(values[0][-5:])
+    if data.draw(st.booleans()):  # or its head: at one start, the longer is tried first
+        values.append(values[0][:5])
+    values = data.draw(st.permutations(list(dict.fromkeys(values))))
+    disguised = st.sampled_from(values).flatmap(
+        lambda v: st.lists(st.sampled_from(GAPS), min_size=len(v) - 1, max_size=len(v) - 1).map(
+            lambda gaps: v[0] + "".join(g + d for g, d in zip(gaps, v[1:], strict=True))
+        )
+    )
+    piece = st.one_of(st.sampled_from(values), disguised, PREFIX, st.sampled_from(NOISE), st.text(alphabet="0123456789", max_size=3))
+    text = "".join(data.draw(st.lists(piece, max_size=12)))
+    digits = _NOT_DIGIT_RE.sub("", text)
+    present = tuple(dict.fromkeys(v for v in values if v in digits))
+    expected = [m.span() for m in _values_pattern(True, present).finditer(text)] if present else []
+    assert _digit_value_spans(text, present, digits) == expected
