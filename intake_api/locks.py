@@ -3,8 +3,9 @@
 A key (a ticket id, a citizen's phone, an Idempotency-Key) maps to one of `STRIPES`
 lock files; unrelated keys share one by chance. With 50 intakes in flight that costs
 little: traced through a 3,000-intake run of 6.6 s, one worker's 25 threads waited
-0.15 s in all for these locks, and 4,096 stripes measured no faster. Lock files are opened with `os.open` (one
-system call, not the four of a buffered `open`): every intake takes several of them.
+0.15 s in all for these locks, and 4,096 stripes measured no faster. Lock files are
+opened with `os.open` (one system call, not the four of a buffered `open`): every
+intake takes several of them.
 """
 
 from __future__ import annotations
