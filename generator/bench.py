@@ -30,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -577,7 +578,9 @@ def intake(data: Path, site: Path, *, total: int = 3000, concurrency: int = 50, 
     `rounds` runs of `total` requests against one server: the rate is the median run's
     (one run's rate varies by a fifth on this machine from one minute to the next), with
     the slowest and fastest beside it; latencies are over all runs. Each run has its own
-    keys, and a storm its own address.
+    keys, and a storm its own address; after a storm's last answer the next run waits
+    until the first report holds the links back from all its repeats (written after the
+    answers, see `linkbacks.py`), and that wait is reported as `linkbacks_s`.
     """
     token = _token(data, site, "--role", "operator", "--name", f"bench-intake-{time.time_ns()}")  # names are unique
     srv = Server(data, site, workers=workers, watch=False)
@@ -585,6 +588,7 @@ def intake(data: Path, site: Path, *, total: int = 3000, concurrency: int = 50, 
     ids: list[str] = []
     errors = 0
     rates: list[float] = []
+    linkbacks: list[float] = []
     try:
         srv.wait()
         for _ in range(max(1, rounds)):
@@ -594,6 +598,8 @@ def intake(data: Path, site: Path, *, total: int = 3000, concurrency: int = 50, 
             lat, got, err = asyncio.run(_fire(srv.url, token, total, concurrency, keys=prefix, place=place))
             wall = time.perf_counter() - t0
             rates.append(len(got) / wall if wall else 0.0)
+            if storm and got:
+                linkbacks.append(_linked_back(Store(data), got))
             latencies += lat
             ids += got
             errors += err
@@ -615,7 +621,26 @@ def intake(data: Path, site: Path, *, total: int = 3000, concurrency: int = 50, 
         "p50_ms": pct(latencies, 50) * 1000, "p99_ms": pct(latencies, 99) * 1000,
         "workers": workers, "concurrency": concurrency, "idempotency_keys": keys,
         "storm": storm, "linked_as_repeats": repeats,
+        **({"linkbacks_s": max(linkbacks)} if linkbacks else {}),
     }
+
+
+def _linked_back(store: Store, ids: list[str], timeout: float = 120.0) -> float:
+    """Seconds until the first report of a storm run holds a link back from each of the
+    run's repeats (counted from the call, right after the run's last answer)."""
+    t0 = time.perf_counter()
+    firsts = Counter(
+        links[0]["ticket"] for tid in ids
+        if (links := store.read_path(store.path_for(tid)).state.links) and links[0]["relation"] == "duplicate_of"
+    )
+    deadline = time.monotonic() + timeout
+    for first, repeats in firsts.items():
+        while sum(link["relation"] == "duplicate" for link in store.read_path(store.path_for(first)).state.links) < repeats:
+            if time.monotonic() > deadline:
+                log.warning("the links back to %s were not all written within %.0f s", first, timeout)
+                return math.inf
+            time.sleep(0.05)
+    return time.perf_counter() - t0
 
 
 def dispatch_times(catalog_dir: Path, n: int = 5000) -> dict[str, float]:
@@ -742,6 +767,7 @@ def table(results: list[dict[str, Any]]) -> str:
     row("  storm at one place: tickets/s", lambda r: _rate(r["intake_storm"]))
     row("  storm: p50 / p99 (ms)", lambda r: f"{r['intake_storm']['p50_ms']:.0f} / {r['intake_storm']['p99_ms']:.0f}")
     row("  storm: linked as repeats", lambda r: f"{r['intake_storm']['linked_as_repeats']}/{r['intake_storm']['accepted']}")
+    row("  storm: all linked back after (s)", lambda r: f"{r['intake_storm']['linkbacks_s']:.1f}")
 
     def verified(r: dict[str, Any]) -> str:
         runs = [r[k] for k in ("intake", "intake_keys", "intake_storm") if k in r]

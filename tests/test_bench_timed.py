@@ -10,6 +10,7 @@ import pytest
 
 from generator import bench
 from generator.bench import table, timed
+from intake_api.store import Store
 from tests.conftest import CATALOG_DIR
 
 BURN = """
@@ -77,8 +78,13 @@ def test_intake_runs_several_times_against_one_real_server(tmp_path):
     assert res["tickets_per_s"] == sorted(rates)[1]
     assert res["requests"] == res["accepted"] == res["unique_ids"] == res["verified_on_disk"] == 36
     assert res["errors"] == 0
-    # One first report per run, every other ticket of the run its repeat.
+    # One first report per run, every other ticket of the run its repeat; the next run
+    # started once the first report held the links back from all of them.
     assert res["linked_as_repeats"] == 33
+    assert 0 <= res["linkbacks_s"] < 60
+    store = Store(data)
+    firsts = [t for t in store.scan() if not any(link["relation"] == "duplicate_of" for link in t.state.links)]
+    assert sorted(sum(link["relation"] == "duplicate" for link in t.state.links) for t in firsts) == [11, 11, 11]
 
 
 def _sizes(n: int, **_kw) -> dict:
