@@ -30,8 +30,9 @@ def stripe_name(n: int, prefix: str = "") -> str:
 
 
 @contextlib.contextmanager
-def hold(paths: Iterable[Path]) -> Iterator[None]:
-    """Hold exclusive locks on these files, taken in the order given, until the block ends.
+def hold(paths: Iterable[Path]) -> Iterator[list[int]]:
+    """Hold exclusive locks on these files, taken in the order given, until the block ends;
+    yield their file descriptors (a counter file is read and written through its own).
 
     Callers that take more than one pass them sorted, so that two holders never wait for
     each other. A lock is given up explicitly, not only by closing its file: a process
@@ -45,7 +46,7 @@ def hold(paths: Iterable[Path]) -> Iterator[None]:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
             fds.append(fd)
             fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        yield fds
     finally:
         for fd in reversed(fds):
             try:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import logging
 import os
 import secrets
@@ -192,12 +191,13 @@ class Store:
         """Take the next sequence number of a day (a hint; link() makes it unique)."""
         day_dir = self._day_dir(day)
         try:
-            fd = os.open(day_dir / ".seq", os.O_RDWR | os.O_CREAT, 0o644)
+            return self._take_seq(day_dir)
         except FileNotFoundError:
             day_dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(day_dir / ".seq", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            return self._take_seq(day_dir)
+
+    def _take_seq(self, day_dir: Path) -> int:
+        with locks.hold([day_dir / ".seq"]) as (fd,):
             raw = os.pread(fd, 32, 0).strip()
             current = int(raw) if raw.isdigit() else self._max_seq(day_dir)
             nxt = current + 1
@@ -207,8 +207,6 @@ class Store:
             # under the lock that every intake of every process takes.
             os.pwrite(fd, b"%07d" % nxt, 0)
             return nxt
-        finally:
-            os.close(fd)  # and with it the lock
 
     def _max_seq(self, day_dir: Path) -> int:
         best = 0
@@ -219,11 +217,9 @@ class Store:
 
     def _reset_seq(self, day: str) -> None:
         day_dir = self._day_dir(day)
-        with open(day_dir / ".seq", "a+b") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            fh.seek(0)
-            fh.truncate()
-            fh.write(str(self._max_seq(day_dir)).encode())
+        with locks.hold([day_dir / ".seq"]) as (fd,):
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(self._max_seq(day_dir)).encode(), 0)
 
     def new_id(self, when: datetime | None = None) -> str:
         day = local_date_str(when or self.clock.now())
@@ -424,15 +420,12 @@ class Store:
         return len(pending)
 
     def _reset_seq_dir(self, day_dir: Path) -> None:
-        with open(day_dir / ".seq", "a+b") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            fh.seek(0)
-            raw = fh.read().strip()
+        with locks.hold([day_dir / ".seq"]) as (fd,):
+            raw = os.pread(fd, 32, 0).strip()
             current = int(raw) if raw.isdigit() else 0
             best = max(current, self._max_seq(day_dir))
-            fh.seek(0)
-            fh.truncate()
-            fh.write(str(best).encode())
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(best).encode(), 0)
 
     # -- reading -------------------------------------------------------------
 

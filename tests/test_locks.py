@@ -62,3 +62,35 @@ def test_keys_map_to_stable_stripes():
     assert locks.stripe("LY20261207000001") == locks.stripe("LY20261207000001")
     assert {locks.stripe(f"k{i}") for i in range(5000)} == set(range(locks.STRIPES))
     assert locks.stripe_name(7, "dup-") == "dup-007.lock"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_fork_while_an_intake_takes_its_number_does_not_keep_the_days_counter(tmp_path, monkeypatch):
+    """Every intake of every process takes the day's counter lock: a build worker forked
+    in that moment must not hold up all intakes until it ends."""
+    from intake_api.store import Store
+
+    store = Store(tmp_path / "data")
+    real_pread = os.pread
+    children: list[int] = []
+
+    def pread_after_a_fork(fd: int, n: int, offset: int) -> bytes:
+        if not children:
+            child = os.fork()
+            if child == 0:  # pragma: no cover - the child only sleeps, holding its copy
+                signal.pause()
+                os._exit(0)
+            children.append(child)
+        return real_pread(fd, n, offset)
+
+    monkeypatch.setattr(os, "pread", pread_after_a_fork)
+    try:
+        ticket_id = store.new_id()
+        monkeypatch.undo()
+        assert children, "the counter was not read under its lock"
+        assert _free(store.path_for(ticket_id).parent / ".seq")
+        assert store.new_id() != ticket_id
+    finally:
+        for child in children:
+            os.kill(child, signal.SIGKILL)
+            os.waitpid(child, 0)
