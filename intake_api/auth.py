@@ -10,7 +10,6 @@ once, at creation, and never logged.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import hmac
 import logging
@@ -25,6 +24,7 @@ from pathlib import Path
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
+from . import locks
 from .clock import Clock, SystemClock, format_ts
 from .model import Actor, Role
 
@@ -124,8 +124,7 @@ class TokenStore:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[list[TokenRecord]]:
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with open(self.dir / "tokens.lock", "a+b") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with locks.hold([self.dir / "tokens.lock"]):
             yield self._load()
 
     def _save(self, records: list[TokenRecord]) -> None:

@@ -168,6 +168,7 @@ class Dispatcher:
             os.write(fd, line)
             os.fsync(fd)
         finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)  # not only by closing: see locks.hold
             os.close(fd)
         self._refresh_precedents()
         return entry

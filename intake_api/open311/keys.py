@@ -12,7 +12,6 @@ For the command line: `create_api_key(settings.secrets_path, name=..., contact=.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hmac
 import logging
 import os
@@ -25,6 +24,7 @@ from pathlib import Path
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
+from .. import locks
 from ..auth import hash_token
 from ..clock import Clock, SystemClock, format_ts
 from ..model import check_text
@@ -114,8 +114,7 @@ class ApiKeyStore:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[list[ApiKeyRecord]]:
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with open(self.dir / f"{FILE_NAME}.lock", "a+b") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with locks.hold([self.dir / f"{FILE_NAME}.lock"]):
             yield self._load()
 
     def _save(self, records: list[ApiKeyRecord]) -> None:
