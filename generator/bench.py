@@ -580,7 +580,7 @@ def intake(data: Path, site: Path, *, total: int = 3000, concurrency: int = 50, 
     the slowest and fastest beside it; latencies are over all runs. Each run has its own
     keys, and a storm its own address; after a storm's last answer the next run waits
     until the first report holds the links back from all its repeats (written after the
-    answers, see `linkbacks.py`), and that wait is reported as `linkbacks_s`.
+    answers, see `linkbacks.py`); the longest of those waits is `linkbacks_s`.
     """
     token = _token(data, site, "--role", "operator", "--name", f"bench-intake-{time.time_ns()}")  # names are unique
     srv = Server(data, site, workers=workers, watch=False)
