@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from anyio import CapacityLimiter
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
@@ -84,6 +85,7 @@ def build_runtime(
             now=now,
         ),
         scheduler=Scheduler(service, interval=settings.tick_seconds, records=records),
+        writers=CapacityLimiter(settings.write_threads),
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
+from anyio import CapacityLimiter
 from fastapi import Depends, Header, Path, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -36,6 +37,8 @@ class Runtime:
     publisher: Publisher
     limiter: FailureLimiter
     scheduler: Scheduler
+    # The threads that file new tickets, apart from the default pool (see routes/tickets.py).
+    writers: CapacityLimiter
 
 
 async def get_runtime(request: Request) -> Runtime:

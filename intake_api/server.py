@@ -33,6 +33,12 @@ class ApiSettings(Settings):
         24.0, gt=0, description="How long an Idempotency-Key is remembered"
     )
     redaction_seconds: float = Field(0.5, gt=0, description="Time budget of the redactor per text")
+    write_threads: int = Field(
+        4,
+        ge=1,
+        le=64,
+        description="Threads per worker process that file new tickets (more only contend for Python's lock)",
+    )
 
     @classmethod
     def of(cls, settings: Settings | None) -> ApiSettings:

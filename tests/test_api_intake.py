@@ -162,3 +162,61 @@ def test_deadlines_follow_priority(client, tokens, catalog):
     received = parse_ts(body["received_at"])
     assert parse_ts(dl["close"]) - received == timedelta(hours=24)
     assert parse_ts(dl["on_site"]) - received == timedelta(hours=2)
+
+
+def test_intakes_are_filed_on_at_most_write_threads_threads(
+    api_settings, clock, catalog, data_dir, monkeypatch
+):
+    """Concurrent intakes queue for the few intake threads, and every one is filed."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fastapi.testclient import TestClient
+
+    from intake_api.app import create_app
+    from intake_api.routes import tickets as routes
+
+    running = 0
+    most = 0
+    guard = threading.Lock()
+    real = routes.file_ticket
+
+    def counting(*args, **kwargs):
+        nonlocal running, most
+        with guard:
+            running += 1
+            most = max(most, running)
+        try:
+            time.sleep(0.03)  # long enough for the other requests to arrive meanwhile
+            return real(*args, **kwargs)
+        finally:
+            with guard:
+                running -= 1
+
+    monkeypatch.setattr(routes, "file_ticket", counting)
+    app = create_app(api_settings.model_copy(update={"write_threads": 2}), clock=clock, catalog=catalog)
+    token = app.state.runtime.tokens.create(name="话务员", role="operator")[1]
+    with TestClient(app) as client:
+
+        def one(i: int):
+            body = {"channel": "hotline", "content": FISHING, "citizen_phone": f"1380000{i:04d}"}
+            return client.post("/api/v1/tickets", json=body, headers=Tokens.auth(token))
+
+        with ThreadPoolExecutor(12) as pool:
+            answers = list(pool.map(one, range(12)))
+    assert [r.status_code for r in answers] == [201] * 12
+    assert len({r.json()["id"] for r in answers}) == 12
+    assert len(ticket_files(data_dir)) == 12
+    assert most == 2  # two at once, never more
+
+
+def test_write_threads_must_be_positive(monkeypatch):
+    import pytest
+    from pydantic import ValidationError
+
+    from intake_api.server import ApiSettings
+
+    monkeypatch.setenv("SHOUFA_WRITE_THREADS", "0")
+    with pytest.raises(ValidationError, match="write_threads"):
+        ApiSettings()

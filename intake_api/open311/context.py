@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import urlsplit
 
+from anyio import CapacityLimiter
 from fastapi import Depends, Request
 
 from ..catalog import Catalog
@@ -28,6 +29,7 @@ class Open311:
     finder: RequestFinder
     jurisdiction: str  # the one jurisdiction_id this endpoint serves
     changeset: str  # when the service list last changed (the catalog files)
+    writers: CapacityLimiter  # the API's intake threads (see routes/tickets.py)
 
     @property
     def catalog(self) -> Catalog:
@@ -60,6 +62,7 @@ def build(rt) -> Open311:
         finder=RequestFinder(store=service.store, publisher=rt.publisher),
         jurisdiction=jurisdiction_of(service.catalog),
         changeset=changeset_of(service.catalog),
+        writers=rt.writers,
     )
 
 

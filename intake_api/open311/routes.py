@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
+from functools import partial
 from typing import Annotated, Any
 
+from anyio import to_thread
 from fastapi import APIRouter, Path, Request, Response
-from fastapi.concurrency import run_in_threadpool
 
 from ..errors import ApiError
 from ..store import StoreError, is_enospc
@@ -251,7 +252,7 @@ async def create_request(fmt: Fmt, request: Request, ctx: Open311Dep) -> Respons
         created = file_request(ctx.service, form, client=client)
         return answer(f, "service_requests", [created])
 
-    return await run_in_threadpool(_run, fmt, make)
+    return await to_thread.run_sync(partial(_run, fmt, make), limiter=ctx.writers)
 
 
 @router.get(
