@@ -14,6 +14,7 @@ import dataclasses
 import fcntl
 import gc
 import hashlib
+import itertools
 import logging
 import math
 import multiprocessing
@@ -32,7 +33,7 @@ from intake_api.journal import QUARANTINED, START
 from intake_api.model import ID_RE
 from intake_api.store import CorruptTicket, Store
 
-from . import publish
+from . import publish, slowlane
 from .config import TEMPLATE_VERSION, TEMPLATES_DIR, BuildConfig, cached_catalog
 from .feedlist import render_ticket_feed, ticket_feed_paths
 from .leakscan import LeakScanner
@@ -360,7 +361,8 @@ def _full(config: BuildConfig, catalog: Catalog) -> BuildReport:
         # sections, feeds and exports: their stage times overlap.
         t_listings = time.perf_counter()
         keys = list(_listing_keys(site))
-        with _listings(site, staging, tmp_state, scanner, keys, config.workers) as listing_pages:
+        months = slowlane.export_months(site)
+        with _listings(site, staging, tmp_state, scanner, keys, months, config.workers) as listing_pages:
             with timer.stage("sections"):
                 home.refresh_extras(site)
                 for section in load_sections():
@@ -376,9 +378,7 @@ def _full(config: BuildConfig, catalog: Catalog) -> BuildReport:
                     scanner.check(out)
                     writer.write(out)
             with timer.stage("slow lane"):
-                from . import slowlane
-
-                for out in slowlane.render_all(site, staging, scanner):
+                for out in slowlane.render_pages(site):
                     scanner.check(out)
                     writer.write(out)
             for hashes, size, findings in listing_pages:
@@ -475,19 +475,23 @@ LISTING_BATCH = 40
 
 @contextlib.contextmanager
 def _listings(site: Site, root: Path, state_path: Path, scanner: LeakScanner, keys: list[str],
-              workers: int) -> Iterator[Iterator[ListingResult]]:
-    """Render, scan and write the listing pages of a full build; give what each batch wrote.
+              months: list[str], workers: int) -> Iterator[Iterator[ListingResult]]:
+    """Render, scan and write the listing pages and the monthly exports of a full build;
+    give what each batch wrote.
 
     Worker processes, forked from this one (so they share the leak scanner's sets of
     withheld ids and phone numbers without copying them), read the committed state on
-    their own connection, while this process goes on with other work. With one worker,
-    everything is done here, at once.
+    their own connection, while this process goes on with other work (sections, feeds).
+    The exports go first, the largest month first: each is one long task (a month of
+    100,000 tickets took 8 s), and the short listing batches fill in around them. With
+    one worker, everything is done here: the listings at once, the exports as they are
+    asked for.
     """
     global _LISTING
     if workers <= 1:
         _LISTING = (site, scanner, root)
         try:
-            yield iter([_listing_batch(keys)])
+            yield itertools.chain([_listing_batch(keys)], map(_export_month, months))
         finally:
             _LISTING = None
         return
@@ -500,7 +504,8 @@ def _listings(site: Site, root: Path, state_path: Path, scanner: LeakScanner, ke
     try:
         # Interleaved batches: the big day pages and the small value pages spread evenly.
         n = max(1, math.ceil(len(keys) / LISTING_BATCH))
-        futures = [pool.submit(_listing_batch, keys[i::n]) for i in range(n)]
+        futures = [pool.submit(_export_month, m) for m in months]
+        futures += [pool.submit(_listing_batch, keys[i::n]) for i in range(n)]
         yield (f.result() for f in futures)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -524,6 +529,15 @@ def _listing_batch(keys: list[str]) -> ListingResult:
             scanner.check(out)
             writer.write(out)
     return writer.hashes, writer.bytes, scanner.findings
+
+
+def _export_month(month: str) -> ListingResult:
+    """One month's CSV and JSON exports (outside the build's output hashes, as always)."""
+    assert _LISTING is not None
+    site, scanner, root = _LISTING
+    scanner = dataclasses.replace(scanner, findings=[])
+    slowlane.write_exports(site, month, root, scanner)
+    return {}, 0, scanner.findings
 
 
 def _value_index(site: Site, dim: str, value: str) -> Output:

@@ -251,11 +251,15 @@ def build_search(state: State, root: Path, base: str, days: Iterable[str]) -> in
 # -- orchestration -------------------------------------------------------------------
 
 
-def render_all(site: Site, root: Path, scanner: LeakScanner) -> list[Output]:
-    """Full build: every export (streamed into `root`, each chunk leak-scanned), then
-    the open-data and search pages to write (search shards come after)."""
-    for r in site.state.query("SELECT DISTINCT month FROM rows ORDER BY month"):
-        write_exports(site, r["month"], root, scanner)
+def export_months(site: Site) -> list[str]:
+    """The months a full build exports (`write_exports` each), the largest first."""
+    rows = site.state.query("SELECT month, count(*) AS n FROM rows GROUP BY month ORDER BY n DESC, month")
+    return [r["month"] for r in rows]
+
+
+def render_pages(site: Site) -> list[Output]:
+    """Full build: the open-data and search pages to write (search shards come after;
+    the exports are written by `write_exports`, a month at a time, in the build's workers)."""
     outs = [render_open_data_page(site)]
     days = site.state.days()
     outs += render_search_page(site, days)

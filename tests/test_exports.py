@@ -71,6 +71,28 @@ def test_an_export_that_would_leak_is_not_put_in_place(tmp_path, monkeypatch):
     build(b.config)  # the site still builds; nothing half-written is left behind
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_full_build_whose_export_would_leak_fails_and_keeps_the_live_site(tmp_path, monkeypatch, workers):
+    """The exports of a full build are written by its worker processes (with 2 workers)
+    or by itself: either way a leak found in a chunk fails the build, and the live site
+    (its exports too) stays as it was."""
+    import dataclasses
+
+    b = make_site(tmp_path, tickets=30, days=2, search=False)
+    live = b.config.site_dir.resolve()
+    before = {p: p.read_bytes() for p in _month_files(b.site)}
+    real = slowlane._export_record
+
+    def leaky(r, t, names):
+        return real(r, t, names) | {"content": "请回电 " + b.private_phone}  # a citizen's number, in public
+
+    monkeypatch.setattr(slowlane, "_export_record", leaky)  # the forked workers inherit it
+    with pytest.raises(LeakError, match="open-data/tickets-"):
+        build(dataclasses.replace(b.config, workers=workers), full=True)
+    assert b.config.site_dir.resolve() == live
+    assert {p: p.read_bytes() for p in _month_files(b.site)} == before
+
+
 def test_a_hash_whose_digits_look_like_a_phone_is_not_a_leak_but_the_phone_is():
     """The citizens' phone check reads digit runs in shared files; the hash chain's
     SHA-256 values (in every export row) are not phone numbers, whatever digits they hold."""
