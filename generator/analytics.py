@@ -240,6 +240,18 @@ def local_today(now: datetime, tz: ZoneInfo) -> date:
 
 
 def _concat_categoricals(parts: list[pd.Categorical]) -> pd.Categorical:
+    """One categorical of the chunks' ones, whatever a chunk holds.
+
+    A chunk whose values are all missing has no categories, and pandas gives their empty
+    index a type of its own (float for a column of None, object for days of NaT), which
+    `union_categoricals` refuses beside the strings of the other chunks: the newest
+    100,000 tickets all still open (no closing day) made the full build fail. Such a
+    chunk takes the others' type; all of them missing, the column is one of strings.
+    """
+    kinds = [p.categories.dtype for p in parts if len(p.categories)]
+    dtype = kinds[0] if kinds else pd.Index([""]).dtype
+    parts = [p if len(p.categories) else pd.Categorical.from_codes(p.codes, categories=pd.Index([], dtype=dtype))
+             for p in parts]
     if len(parts) == 1:
         return parts[0]
     return pd.api.types.union_categoricals(parts, sort_categories=True)

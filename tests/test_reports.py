@@ -7,6 +7,7 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from generator import analytics, charts, profiles, reports, specials
@@ -64,6 +65,37 @@ def test_deltas():
     assert reports.delta(4.1, 6.3, "days") == "-2.2天"
     assert reports.delta(5, None, "count") == "—"
     assert reports.delta(5, 0, "count") == "—"
+
+
+# -- the frame ---------------------------------------------------------------------------------
+
+
+def test_the_frame_is_the_same_read_in_chunks_of_any_size(demo, monkeypatch):
+    """Rows are read a chunk at a time; a chunk may hold only open tickets (no closing
+    day: the newest ones) or only tickets without an area, and the frame is the same."""
+    from zoneinfo import ZoneInfo
+
+    state = demo.state()
+    try:
+        tz = ZoneInfo(demo.catalog.city.timezone)
+        whole = analytics.load_frame(state, tz)
+        assert whole["closed_day"].isna().any() and whole["closed_day"].notna().any()
+        monkeypatch.setattr(analytics, "CHUNK_ROWS", 1)  # many chunks of nothing but missing values
+        pd.testing.assert_frame_equal(analytics.load_frame(state, tz), whole)
+        monkeypatch.setattr(analytics, "CHUNK_ROWS", 7)
+        pd.testing.assert_frame_equal(analytics.load_frame(state, tz), whole)
+        # The newest rows all open: their chunk has no closing day at all (rolled back: the
+        # demo is shared by this module's tests).
+        state.db.execute("BEGIN")
+        state.db.execute("UPDATE rows SET closed_at = NULL WHERE rowid > (SELECT max(rowid) - 20 FROM rows)")
+        monkeypatch.setattr(analytics, "CHUNK_ROWS", 20)
+        tail = analytics.load_frame(state, tz)
+        assert tail["closed_day"].iloc[-20:].isna().all()
+        assert list(tail["closed_day"].cat.categories) == sorted(tail["closed_day"].dropna().unique())
+    finally:
+        if state.db.in_transaction:
+            state.db.rollback()
+        state.close()
 
 
 # -- one definition of the rates ---------------------------------------------------------------
