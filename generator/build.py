@@ -357,8 +357,8 @@ def _full(config: BuildConfig, catalog: Catalog) -> BuildReport:
                 prepare = getattr(section, "prepare", None)
                 if prepare is not None:
                     prepare(site)
-        # The listing pages are rendered in worker processes while this one makes the
-        # sections, feeds and exports: their stage times overlap.
+        # The listing pages and the exports are made in worker processes while this one
+        # makes the sections and feeds: "listings" is the time of the whole overlap.
         t_listings = time.perf_counter()
         keys = list(_listing_keys(site))
         months = slowlane.export_months(site)
@@ -377,7 +377,7 @@ def _full(config: BuildConfig, catalog: Catalog) -> BuildReport:
                 for out in feed_pages.render_all(site):
                     scanner.check(out)
                     writer.write(out)
-            with timer.stage("slow lane"):
+            with timer.stage("sections"):  # the open-data and search pages
                 for out in slowlane.render_pages(site):
                     scanner.check(out)
                     writer.write(out)

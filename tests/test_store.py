@@ -165,6 +165,45 @@ def test_journal_reader_ignores_a_half_written_line(service):
     assert [c.ticket_id for c in more] == ["LY20261120000777"]
 
 
+def test_a_reader_sees_the_segment_another_process_starts_right_after_it_listed(tmp_path):
+    """Segments are listed again only when the folder changed; a change within the same
+    moment as the listing (the clock's tick) is never missed."""
+    from datetime import timedelta
+
+    from intake_api.journal import Change, Journal
+
+    writer, reader = Journal(tmp_path / "j", durable=False), Journal(tmp_path / "j", durable=False)
+    writer.append([Change("LY20261128000001", 1, "received", "x")], now=T0)
+    changes, cursor = reader.read_since(START)
+    assert [c.ticket_id for c in changes] == ["LY20261128000001"]
+    for day in (1, 2, 3):  # a new segment each time, at once
+        tid = f"LY2026112{8 + day}000001"
+        writer.append([Change(tid, 1, "received", "x")], now=T0 + timedelta(days=day))
+        changes, cursor = reader.read_since(cursor)
+        assert [c.ticket_id for c in changes] == [tid]
+
+
+def test_the_segments_are_not_listed_again_while_the_folder_is_unchanged(tmp_path, monkeypatch):
+    from datetime import timedelta
+
+    from intake_api import journal
+    from intake_api.journal import Change, Journal
+
+    j = Journal(tmp_path / "j", durable=False)
+    for day in range(30):
+        j.append([Change(f"LY202611{day:02d}000001", 1, "received", "x")], now=T0 + timedelta(days=day))
+    listings = []
+    real = os.listdir
+    monkeypatch.setattr(journal.os, "listdir", lambda p: listings.append(p) or real(p))
+    settled = time.time_ns() - 2 * journal.RACY_NS
+    os.utime(j.root, ns=(settled, settled))
+    assert len(j.segments()) == 30 and len(j.segments()) == 30 and len(listings) == 1
+    j.append([Change("LY20261230000001", 1, "received", "x")], now=T0 + timedelta(days=30))  # a new one
+    assert len(j.segments()) == 31 and len(listings) == 2
+    # Just changed: listed each time until the folder's time is old enough to trust.
+    assert len(j.segments()) == 31 and len(listings) == 3
+
+
 def test_id_allocation_survives_a_lost_counter(service):
     ids = [service.create(TicketCreate(channel="web", content=TEXTS[0]), actor=OPERATOR).ticket.id for _ in range(3)]
     seq_file = service.store.path_for(ids[0]).parent / ".seq"
