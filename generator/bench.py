@@ -148,6 +148,15 @@ def spread(folder: Path) -> bool:
     folders are spread over the disk's groups instead, so each run's folders (data,
     site, Hugo's output) start out among inodes nobody freed lately.
     """
+    return _topdir(folder, set_it=True)
+
+
+def is_spread(folder: Path) -> bool:
+    """Whether `folder` has the top-level flag (see `spread`)."""
+    return _topdir(folder, set_it=False)
+
+
+def _topdir(folder: Path, *, set_it: bool) -> bool:
     try:
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     except OSError:
@@ -155,10 +164,10 @@ def spread(folder: Path) -> bool:
     try:
         buf = bytearray(8)
         fcntl.ioctl(fd, FS_IOC_GETFLAGS, buf, True)
-        flags = struct.unpack_from("i", buf)[0] | FS_TOPDIR_FL
-        struct.pack_into("i", buf, 0, flags)
-        fcntl.ioctl(fd, FS_IOC_SETFLAGS, buf)
-        fcntl.ioctl(fd, FS_IOC_GETFLAGS, buf, True)
+        if set_it:
+            struct.pack_into("i", buf, 0, struct.unpack_from("i", buf)[0] | FS_TOPDIR_FL)
+            fcntl.ioctl(fd, FS_IOC_SETFLAGS, buf)
+            fcntl.ioctl(fd, FS_IOC_GETFLAGS, buf, True)
         return bool(struct.unpack_from("i", buf)[0] & FS_TOPDIR_FL)
     except OSError:
         return False

@@ -215,12 +215,6 @@ class Store:
                 best = max(best, int(name[-11:-5]))
         return best
 
-    def _reset_seq(self, day: str) -> None:
-        day_dir = self._day_dir(day)
-        with locks.hold([day_dir / ".seq"]) as (fd,):
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, str(self._max_seq(day_dir)).encode(), 0)
-
     def new_id(self, when: datetime | None = None) -> str:
         day = local_date_str(when or self.clock.now())
         seq = self._next_seq(day)
@@ -267,7 +261,7 @@ class Store:
                 raise ValueError("build() must use the id it was given")
             if self._commit(ticket, previous=None, before=before).taken:
                 # The day's counter was behind the folder (a crash lost its update).
-                self._reset_seq(ticket_id[-14:-6])
+                self._reset_seq_dir(self._day_dir(ticket_id[-14:-6]))
                 continue
             return ticket
         raise StoreError("could not allocate a free ticket id")

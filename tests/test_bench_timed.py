@@ -124,20 +124,6 @@ def test_the_figures_are_written_before_the_folders_are_deleted(tmp_path, monkey
     assert on_disk_at_delete == [[10], [10]]
 
 
-def _topdir(path) -> bool:
-    import fcntl
-    import os
-    import struct
-
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        buf = bytearray(8)
-        fcntl.ioctl(fd, bench.FS_IOC_GETFLAGS, buf, True)
-        return bool(struct.unpack_from("i", buf)[0] & bench.FS_TOPDIR_FL)
-    finally:
-        os.close(fd)
-
-
 def test_each_size_runs_in_a_folder_whose_folders_are_spread_over_the_disk(tmp_path, monkeypatch):
     """The run's folders are marked top-level (chattr +T) where the disk knows the flag,
     so its data, site and Hugo output do not land among lately freed inodes."""
@@ -145,11 +131,11 @@ def test_each_size_runs_in_a_folder_whose_folders_are_spread_over_the_disk(tmp_p
     probe.mkdir()
     if not bench.spread(probe):
         pytest.skip("this file system has no top-level folder flag")
-    assert _topdir(probe) and not _topdir(tmp_path)
+    assert bench.is_spread(probe) and not bench.is_spread(tmp_path)
     flagged: list[bool] = []
 
     def one(n: int, *, work, **_kw) -> dict:
-        flagged.append(_topdir(work))
+        flagged.append(bench.is_spread(work))
         return _sizes(n)
 
     monkeypatch.setattr(bench, "bench_one", one)
