@@ -109,7 +109,7 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # A worker that replaces a killed one journals what the dead one had stored.
         rt.service.store.replay_pending()
-        rt.records.recover()  # records whose files a crash lost come back from their log
+        rt.records.load()  # the live Idempotency-Key records, from their log
         rt.service.index.ensure()
         # Link-backs a stopped worker had not written (in the background: it reads tickets).
         threading.Thread(target=rt.service.reconcile_links, name="reconcile-links", daemon=True).start()
@@ -120,6 +120,7 @@ def create_app(
             rt.scheduler.stop()
             rt.service.links.close()  # what is queued is written before the index is saved
             rt.service.index.save()  # the next start replays only what follows
+            rt.records.close()
 
     app = FastAPI(
         title="12345·首发 intake API",

@@ -74,7 +74,8 @@ def test_records_stay_out_of_data(client, tokens, data_dir, api_settings):
     for path in data_dir.rglob("*"):
         if path.is_file():
             assert answer["tracking_code"].encode() not in path.read_bytes(), path
-    assert any((api_settings.secrets_path / "idempotency").glob("*.json"))
+    logs = list((api_settings.secrets_path / "idempotency" / "log").glob("*.jsonl"))
+    assert any(answer["tracking_code"].encode() in seg.read_bytes() for seg in logs)
 
 
 def test_concurrent_same_key_two_apps_one_ticket(api_settings, clock, tokens, data_dir):
@@ -190,25 +191,45 @@ def test_concurrent_keyed_intakes_share_the_log_sync_made_before_their_tickets(a
     assert all(placed.values()), [t for t, ok in placed.items() if not ok]
 
 
-def test_a_record_a_crash_lost_comes_back_at_start(api_settings, clock, tokens, data_dir):
-    """The record's file is not synced; a crash may lose it or leave it empty. The
-    server's start rewrites it from the records log, so the retry files nothing new."""
+def test_a_restarted_server_answers_from_the_records_log(api_settings, clock, tokens, data_dir):
+    """The log is the records' only copy: a server started later answers a retry from it,
+    past a line that a crash cut short."""
     body = {"channel": "app", "content": FISHING, "citizen_phone": "13900003333"}
     with TestClient(create_app(api_settings, clock=clock)) as c:
-        first = _post(c, tokens.operator, body, "k-lost")
-        other = _post(c, tokens.operator, {**body, "content": VENDING}, "k-kept")
-    root = api_settings.secrets_path / "idempotency"
-    lost, kept = sorted(root.glob("*.json"), key=lambda p: p.stat().st_mtime)
-    lost.unlink()
-    kept.write_bytes(b"")  # a file whose data never reached the disk
+        first = _post(c, tokens.operator, body, "k-first")
+    (seg,) = (api_settings.secrets_path / "idempotency" / "log").glob("*.jsonl")
+    with seg.open("ab") as fh:
+        fh.write(b'\n{"name": "' + b"a" * 40)  # a crash midway through a line
     with TestClient(create_app(api_settings, clock=clock)) as c:
-        assert lost.exists() and kept.stat().st_size > 0
-        again = _post(c, tokens.operator, body, "k-lost")
-        again_other = _post(c, tokens.operator, {**body, "content": VENDING}, "k-kept")
-    assert again.status_code == again_other.status_code == 201
-    assert again.headers["idempotent-replayed"] == again_other.headers["idempotent-replayed"] == "true"
-    assert (again.json()["id"], again_other.json()["id"]) == (first.json()["id"], other.json()["id"])
+        again = _post(c, tokens.operator, body, "k-first")
+        other = _post(c, tokens.operator, {**body, "content": VENDING}, "k-second")
+    with TestClient(create_app(api_settings, clock=clock)) as c:
+        other_again = _post(c, tokens.operator, {**body, "content": VENDING}, "k-second")
+        reused = _post(c, tokens.operator, body, "k-second")
+    assert again.headers["idempotent-replayed"] == other_again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json() and other_again.json() == other.json()
+    assert reused.status_code == 422
     assert len(ticket_files(data_dir)) == 2
+
+
+def test_a_line_another_process_is_writing_is_read_once_complete(tmp_path):
+    """A reader never takes the first part of a line being written for a whole line: the
+    record is found once its line is complete."""
+    from intake_api.idempotency import IdempotencyRecords
+
+    writer, reader = IdempotencyRecords(tmp_path / "idem"), IdempotencyRecords(tmp_path / "idem")
+    writer.root.mkdir()
+    writer._write("b" * 64, {"ticket_id": "LY20261128000001"})
+    (seg,) = writer.log_dir.glob("*.jsonl")
+    whole = seg.read_bytes()
+    line = whole.strip().replace(b"b" * 64, b"c" * 64).replace(b"000001", b"000002")
+    with seg.open("ab") as fh:
+        fh.write(b"\n" + line[:30])
+        fh.flush()
+        assert reader.get("b" * 64) == {"ticket_id": "LY20261128000001"}
+        assert reader.get("c" * 64) is None
+        fh.write(line[30:] + b"\n")
+    assert reader.get("c" * 64) == {"ticket_id": "LY20261128000002"}
 
 
 def test_records_log_keeps_what_is_alive_and_prunes_the_rest(tmp_path):
@@ -221,7 +242,7 @@ def test_records_log_keeps_what_is_alive_and_prunes_the_rest(tmp_path):
 
     records = IdempotencyRecords(tmp_path / "idem", ttl_hours=2)
     records.root.mkdir()
-    old, new = records.root / f"{1:064x}.json", records.root / f"{2:064x}.json"
+    old, new = f"{1:064x}", f"{2:064x}"
     records._write(old, {"ticket_id": "LY20261128000001"})
     records._write(new, {"ticket_id": "LY20261128000002"})
     # The first line was written three hours ago, in its own segment: expired.
@@ -234,10 +255,37 @@ def test_records_log_keeps_what_is_alive_and_prunes_the_rest(tmp_path):
     seg.write_bytes(orjson.dumps(second) + b"\n")
     aged = orjson.dumps({**first, "written": then})
     (records.log_dir / f"{time.strftime('%Y%m%d%H', time.gmtime(then))}.jsonl").write_bytes(aged + b"\n")
-    old.unlink()
-    new.unlink()
-    assert records.recover() == 1  # only the live record comes back
-    assert new.exists() and not old.exists()
-    os.utime(new, (then, then))
-    assert records.prune() == 1
+    # A record file an earlier version kept per key, as old.
+    legacy = records.root / f"{3:064x}.json"
+    legacy.write_bytes(b"{}")
+    os.utime(legacy, (then, then))
+    fresh = IdempotencyRecords(records.root, ttl_hours=2)
+    assert fresh.get(new) == {"ticket_id": "LY20261128000002"}
+    assert fresh.get(old) is None  # only the live record is known
+    assert records.prune() == 2
     assert [p.name for p in records.log_dir.glob("*.jsonl")] == [seg.name]
+    assert not legacy.exists()
+    assert records.get(new) == {"ticket_id": "LY20261128000002"}
+
+
+def test_each_hour_appends_to_its_own_segment(tmp_path, monkeypatch):
+    """The segment kept open for appends is left for the next one when the hour turns."""
+    import time
+
+    from intake_api import idempotency
+    from intake_api.idempotency import IdempotencyRecords
+
+    records = IdempotencyRecords(tmp_path / "idem")
+    records.root.mkdir()
+    hour = (int(time.time()) // 3600 - 1) * 3600
+    for i, at in enumerate((hour + 10, hour + 20, hour + 3600 + 10), start=1):
+        monkeypatch.setattr(idempotency.time, "time", lambda at=at: at)
+        records._write(f"{i:064x}", {"ticket_id": f"LY2026112800000{i}"})
+    monkeypatch.undo()
+    records.sync_log()
+    segs = sorted(records.log_dir.glob("*.jsonl"))
+    assert [p.name for p in segs] == [time.strftime("%Y%m%d%H.jsonl", time.gmtime(h)) for h in (hour, hour + 3600)]
+    assert [seg.read_bytes().count(b'"ticket_id"') for seg in segs] == [2, 1]
+    reader = IdempotencyRecords(records.root)
+    assert [reader.get(f"{i:064x}")["ticket_id"] for i in (1, 2, 3)] == [f"LY2026112800000{i}" for i in (1, 2, 3)]
+    records.close()
