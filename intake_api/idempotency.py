@@ -20,7 +20,8 @@ ticket's record is always in the synced log. Each process keeps the live records
 memory and, holding a key's lock, first reads the lines appended since it last looked
 (by any process: whoever used the key before appended its line under the same lock).
 There is no file per key: that was a new inode, a rename and a failed open per keyed
-intake (about 8% of its cost), and a folder of a day's records to list when pruning.
+intake (measured in turns: 0.1 ms of system time, about 6% of a keyed intake's CPU in
+the store), and a folder of a day's records to list when pruning.
 Hourly segments are deleted once all their lines are older than the time to live.
 
 Records live in the secrets folder (they hold tracking codes, which are credentials),

@@ -136,6 +136,7 @@ class Service:
                     )
                     match = self.index.find_duplicate(ticket.state, now=now)
             if match is not None:
+                self.links.owe()  # durable before the repeat is: see linkbacks.py
                 ticket = ticket.with_event(EventType.LINKED, at=now, actor=SYSTEM, data={
                     "ticket": match.ticket_id, "relation": "duplicate_of", "basis": match.basis,
                 })
@@ -179,7 +180,7 @@ class Service:
 
     def reconcile_links(self) -> int:
         """Queue the link-backs of open repeats that a stopped process had not written."""
-        return self.links.reconcile(self.index.repeats())
+        return self.links.reconcile(self.index.repeats)
 
     def _linked_back(self, ticket: Ticket) -> None:
         if self._index is not None:

@@ -7,6 +7,10 @@ answering, in batches; a start writes those a stopped process had not."""
 from __future__ import annotations
 
 import contextlib
+import json
+import shutil
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +21,7 @@ import pytest
 from intake_api.model import Actor, EventType, Role, TicketCreate
 from intake_api.service import Service
 
-from .conftest import OPERATOR
+from .conftest import OPERATOR, ROOT
 
 WATER = "兰山区柳青街道幸福小区3号楼停水两天了，请尽快恢复供水。"
 ADDRESS = "兰山区柳青街道幸福小区3号楼"
@@ -92,27 +96,98 @@ def test_a_repeat_is_answered_before_its_link_back_and_a_read_waits_for_it(serve
     assert service.get(first.id).state.links == [{"ticket": repeat.ticket.id, "relation": "duplicate"}]
 
 
-def test_link_backs_a_stopped_process_had_not_written_are_written_at_start(data_dir, catalog, clock, monkeypatch):
-    crashed = Service(data_dir=data_dir, catalog=catalog, clock=clock, background_links=True)
-    first = crashed.create(_call(0), actor=OPERATOR).ticket
-    monkeypatch.setattr(crashed.links, "add", lambda links: None)  # dies before writing them
-    repeats = [crashed.create(_call(i), actor=OPERATOR).ticket.id for i in (1, 2, 3)]
-    linked_before = crashed.store.get(first.id).state.links
-    assert linked_before == []
+_DIE = """
+import os, sys
+from pathlib import Path
+import orjson
+from intake_api.catalog import load_catalog
+from intake_api.clock import FixedClock
+from intake_api.service import Service
+from tests.conftest import OPERATOR, T0
+from tests.test_duplicate_storm import _call
+data = Path(sys.argv[1])
+svc = Service(data_dir=data, catalog=load_catalog(data / "catalog"), clock=FixedClock(T0), background_links=True)
+first = svc.create(_call(0), actor=OPERATOR).ticket.id
+svc.links.add = lambda links: None  # killed before the writer thread runs
+repeats = [svc.create(_call(i), actor=OPERATOR).ticket.id for i in (1, 2, 3)]
+print(orjson.dumps([first, repeats]).decode(), flush=True)
+os._exit(0)  # no shutdown: as a killed worker
+"""
 
+
+def _die_owing_link_backs(data_dir) -> tuple[str, list[str]]:
+    """A worker process files a first report and three repeats, then dies (killed)
+    before writing their link-backs; return the ids."""
+    out = subprocess.run(
+        [sys.executable, "-c", _DIE, str(data_dir)], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    first, repeats = json.loads(out.stdout.strip().splitlines()[-1])
+    return first, repeats
+
+
+def _reads_nothing(service: Service, monkeypatch) -> None:
+    def no_read(*args, **kwargs):
+        raise AssertionError("read a ticket")
+
+    monkeypatch.setattr(service.store, "get", no_read)
+
+
+def test_link_backs_a_stopped_process_had_not_written_are_written_at_start(data_dir, catalog, clock, monkeypatch):
+    first, repeats = _die_owing_link_backs(data_dir)
+    assert Service(data_dir=data_dir, catalog=catalog, clock=clock).store.get(first).state.links == []
+
+    restarted = Service(data_dir=data_dir, catalog=catalog, clock=clock, background_links=True)
+    other = Service(data_dir=data_dir, catalog=catalog, clock=clock, background_links=True)
+    try:
+        assert restarted.reconcile_links() == 3
+        # The other worker, starting with it, finds the dead worker's mark taken: it
+        # reads nothing.
+        _reads_nothing(other, monkeypatch)
+        assert other.reconcile_links() == 0
+        assert restarted.links.wait(timeout=30)
+        links = restarted.store.get(first).state.links
+        assert sorted(link["ticket"] for link in links) == sorted(repeats)
+        assert {link["relation"] for link in links} == {"duplicate"}
+        restarted.links.add([])  # harmless
+        restarted.store.get(first).verify_chain()
+    finally:
+        restarted.links.close()
+        other.links.close()
+    # Once written and stopped cleanly, nothing is owed: the next start reads nothing.
+    again = Service(data_dir=data_dir, catalog=catalog, clock=clock, background_links=True)
+    _reads_nothing(again, monkeypatch)
+    assert again.reconcile_links() == 0
+    assert list((data_dir / ".locks" / "link-backs").iterdir()) == []
+
+
+def test_a_clean_stop_leaves_nothing_to_reconcile(data_dir, catalog, clock, monkeypatch):
+    svc = Service(data_dir=data_dir, catalog=catalog, clock=clock, background_links=True)
+    first = svc.create(_call(0), actor=OPERATOR).ticket
+    marks = data_dir / ".locks" / "link-backs"
+    ids = [svc.create(_call(i), actor=OPERATOR).ticket.id for i in range(1, 4)]
+    assert len(list(marks.iterdir())) == 1  # marked before the first repeat was stored
+    svc.links.close()
+    assert list(marks.iterdir()) == []
+    assert sorted(link["ticket"] for link in svc.store.get(first.id).state.links) == sorted(ids)
+    restarted = Service(data_dir=data_dir, catalog=catalog, clock=clock, background_links=True)
+    _reads_nothing(restarted, monkeypatch)
+    assert restarted.reconcile_links() == 0
+
+
+def test_a_store_from_before_the_marks_is_reconciled_once(data_dir, catalog, clock, monkeypatch):
+    first, repeats = _die_owing_link_backs(data_dir)
+    shutil.rmtree(data_dir / ".locks" / "link-backs")  # as an earlier version left it
     restarted = Service(data_dir=data_dir, catalog=catalog, clock=clock, background_links=True)
     try:
         assert restarted.reconcile_links() == 3
         assert restarted.links.wait(timeout=30)
-        links = restarted.store.get(first.id).state.links
-        assert sorted(link["ticket"] for link in links) == sorted(repeats)
-        assert {link["relation"] for link in links} == {"duplicate"}
-        # Once written, nothing is missing: a second start (or the other worker) adds nothing.
-        assert restarted.reconcile_links() == 0
-        restarted.links.add([])  # harmless
-        restarted.store.get(first.id).verify_chain()
     finally:
         restarted.links.close()
+    assert len(restarted.store.get(first).state.links) == 3
+    again = Service(data_dir=data_dir, catalog=catalog, clock=clock, background_links=True)
+    _reads_nothing(again, monkeypatch)
+    assert again.reconcile_links() == 0
 
 
 def test_a_server_stop_writes_the_queued_link_backs(data_dir, catalog, clock):
@@ -240,7 +315,13 @@ def test_a_failing_link_back_does_not_stop_the_writer(server_service: Service, m
     assert service.links.wait(timeout=10)
     linked = {link["ticket"] for link in service.store.get(first.id).state.links}
     assert kept in linked and lost not in linked
-    # The next start writes the one the bug lost.
-    assert service.reconcile_links() == 1
-    assert service.links.wait(timeout=10)
-    assert {link["ticket"] for link in service.store.get(first.id).state.links} == {lost, kept}
+    # A stop keeps the process's mark: the next start writes the one the bug lost.
+    service.links.close()
+    assert len(list((service.data_dir / ".locks" / "link-backs").iterdir())) == 1
+    restarted = Service(data_dir=service.data_dir, catalog=service.catalog, clock=service.clock, background_links=True)
+    try:
+        assert restarted.reconcile_links() == 1
+        assert restarted.links.wait(timeout=10)
+    finally:
+        restarted.links.close()
+    assert {link["ticket"] for link in restarted.store.get(first.id).state.links} == {lost, kept}
