@@ -21,6 +21,7 @@ import logging
 import math
 import os
 import random
+import re
 import resource
 import shutil
 import signal
@@ -441,6 +442,7 @@ def change_to_public(data: Path, site: Path, *, samples: int = 50, timeout: floa
     times: list[float] = []
     api_times: list[float] = []
     slow: list[dict[str, Any]] = []
+    builds: list[dict[str, float]] = []
     failures = 0
     try:
         srv.wait()
@@ -498,6 +500,7 @@ def change_to_public(data: Path, site: Path, *, samples: int = 50, timeout: floa
                 else:
                     times.append(time.perf_counter() - t0)
                     api_times.append(t_api)
+                    builds.append(build_stages(srv.log_since(log_from)))
                     if times[-1] > 1.0:  # what the server did meanwhile, to find the cause
                         slow.append({"sample": len(times) - 1, "s": round(times[-1], 3), "api_s": round(t_api, 3),
                                      "log": srv.log_since(log_from)[-40:]})
@@ -510,7 +513,27 @@ def change_to_public(data: Path, site: Path, *, samples: int = 50, timeout: floa
         "times_s": [round(t, 3) for t in times],  # in order: which sample stalled, and when
         "api_s": [round(t, 3) for t in api_times],  # of which the API's answer (durable write)
         "settle_s": round(settle, 3), "slow": slow,
+        # Where the time went: the incremental builds' stages summed per sample, at the median.
+        "build_p50_s": {k: pct([b.get(k, 0.0) for b in builds], 50) for k in sorted({k for b in builds for k in b})},
     }
+
+
+_BUILD_LINE = re.compile(r"incremental build: .* in ([0-9.]+) s(?: \((.*)\))?$")
+
+
+def build_stages(lines: list[str]) -> dict[str, float]:
+    """The stages of the incremental builds in these server log lines, summed ("total": their seconds)."""
+    out: dict[str, float] = {}
+    for line in lines:
+        m = _BUILD_LINE.search(line)
+        if not m:
+            continue
+        out["total"] = out.get("total", 0.0) + float(m[1])
+        for part in (m[2] or "").split(", "):
+            name, _, value = part.rpartition(" ")
+            if name:
+                out[name] = out.get(name, 0.0) + float(value)
+    return out
 
 
 def _behind(data: Path, site: Path) -> bool:
@@ -805,6 +828,7 @@ def table(results: list[dict[str, Any]]) -> str:
     row("change to public p50 (s)", lambda r: f"{r['change_to_public']['p50_s']:.2f}")
     row("change to public p95 (s)", lambda r: f"{r['change_to_public']['p95_s']:.2f}")
     row("change to public max (s)", lambda r: f"{r['change_to_public']['max_s']:.2f}")
+    row("  of which incremental build p50 (s)", lambda r: f"{r['change_to_public']['build_p50_s']['total']:.2f}")
     row("  server start catch-up (s)", lambda r: f"{r['change_to_public'].get('settle_s', float('nan')):.1f}")
     row("intake tickets/s (2 workers)", lambda r: _rate(r["intake"]))
     row("intake p50 / p99 (ms)", lambda r: f"{r['intake']['p50_ms']:.0f} / {r['intake']['p99_ms']:.0f}")

@@ -141,3 +141,19 @@ def test_each_size_runs_in_a_folder_whose_folders_are_spread_over_the_disk(tmp_p
     monkeypatch.setattr(bench, "bench_one", one)
     bench.run([10], json_path=None)
     assert flagged == [True]
+
+
+def test_change_to_public_reports_where_the_incremental_builds_spent_the_time():
+    lines = [
+        "2026-12-07 18:53:22,100 INFO uvicorn.access: 127.0.0.1 - POST /api/v1/tickets/X/actions 200",
+        "2026-12-07 18:53:22,487 INFO generator.build: incremental build: 1 ticket pages, 9 files written,"
+        " 13 unchanged in 0.04 s (open 0.003, journal 0.000, write lock 0.001, listings 0.019, leak scan 0.010)",
+        "2026-12-07 18:53:22,600 INFO generator.build: incremental build: 2 ticket pages, 12 files written"
+        " in 0.06 s (open 0.002, listings 0.030, leak scan 0.012)",
+    ]
+    stages = bench.build_stages(lines)
+    assert stages["total"] == pytest.approx(0.10)
+    assert stages["listings"] == pytest.approx(0.049)
+    assert stages["leak scan"] == pytest.approx(0.022)
+    assert stages["write lock"] == pytest.approx(0.001)
+    assert bench.build_stages(lines[:1]) == {}
