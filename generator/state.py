@@ -33,6 +33,7 @@ CREATE INDEX IF NOT EXISTS rows_updated ON rows(updated_at);
 CREATE INDEX IF NOT EXISTS rows_closed ON rows(closed_at);
 CREATE TABLE IF NOT EXISTS texts (id TEXT PRIMARY KEY, content TEXT, reply TEXT, comment TEXT);
 CREATE TABLE IF NOT EXISTS withheld (id TEXT PRIMARY KEY, reason TEXT);
+CREATE INDEX IF NOT EXISTS withheld_reason ON withheld(reason);
 CREATE TABLE IF NOT EXISTS outputs (path TEXT PRIMARY KEY, hash TEXT);
 CREATE TABLE IF NOT EXISTS dirty (kind TEXT, key TEXT, PRIMARY KEY (kind, key));
 """
@@ -370,6 +371,14 @@ class Withheld:
 
 
 def _reason_starts(prefixes: tuple[str, ...]) -> tuple[str, tuple]:
-    """SQL (and its values) true for a withheld row whose reason starts with a prefix."""
-    sql = " OR ".join("substr(reason, 1, ?) = ?" for _ in prefixes) or "0"
-    return sql, tuple(x for p in prefixes for x in (len(p), p))
+    """SQL (and its values) true for a withheld row whose reason starts with a prefix.
+
+    A range on the reason's index: the faults are a handful of rows among tens of
+    thousands of confidential and hidden ones at 1,000,000 tickets, which a scan of the
+    table (`substr`) read on every incremental build (3.5 ms there, 0.3 ms at 100,000).
+    """
+    if "" in prefixes:
+        return "reason IS NOT NULL", ()
+    sql = " OR ".join("(reason >= ? AND reason < ?)" for _ in prefixes) or "0"
+    # The strings starting with p sort from p up to p with its last character's next.
+    return sql, tuple(x for p in prefixes for x in (p, p[:-1] + chr(ord(p[-1]) + 1)))

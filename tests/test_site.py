@@ -355,6 +355,30 @@ def test_withheld_ids_in_the_state_leave_out_tickets_withheld_for_a_fault(tmp_pa
     state.close()
 
 
+def test_the_tickets_withheld_for_a_fault_are_those_whose_reason_starts_with_one(tmp_path):
+    """The faults an incremental build retries, found by their reason's first words."""
+    from generator.build import HELD_BACK, INVALID
+    from generator.state import State
+
+    state = State(tmp_path / "state.sqlite")
+    reasons = {
+        "LY20261128000001": f"{HELD_BACK}: the redactor ran out of time",
+        "LY20261128000002": HELD_BACK,
+        "LY20261128000003": f"{INVALID}: 哈希链断裂",
+        "LY20261128000004": "held bac",  # shorter than the prefix
+        "LY20261128000005": "held bacl",  # sorts right after every "held back…"
+        "LY20261128000006": f" {HELD_BACK}",
+        "LY20261128000007": "confidential",
+        "LY20261128000008": "invalic: " + "\U0010ffff",
+    }
+    for tid, reason in reasons.items():
+        state.withhold(tid, reason)
+    assert state.withheld_for((HELD_BACK, INVALID)) == {"LY20261128000001", "LY20261128000002", "LY20261128000003"}
+    assert state.withheld_for((INVALID,)) == {"LY20261128000003"}
+    assert state.withheld_for(()) == set()
+    state.close()
+
+
 def test_a_days_sitemap_is_rendered_again_only_when_a_tickets_date_of_change_moves(tmp_path, monkeypatch):
     """A day's sitemap lists its tickets' ids and dates of last change: a second reply on
     the same date leaves it alone (a 10,000-ticket day's sitemap is a megabyte to render
