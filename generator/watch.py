@@ -26,6 +26,7 @@ from .config import BuildConfig
 log = logging.getLogger(__name__)
 
 SLOW_LANE_NICE = 10
+RETRY_MAX_SECONDS = 60.0
 
 
 class Watcher:
@@ -36,6 +37,8 @@ class Watcher:
         self.stop = threading.Event()
         self.builds = 0
         self.last_error: str | None = None
+        self.failures = 0  # builds failed in a row
+        self._retry_at = 0.0  # monotonic time before which the journal poll does not retry
         self._last_slow = 0.0
         self._slow_proc: multiprocessing.process.BaseProcess | None = None
 
@@ -52,11 +55,21 @@ class Watcher:
             report = build(self.config, full=full)
             self.builds += 1
             self.last_error = None
+            self.failures = 0
+            self._retry_at = 0.0
             if report.mode == "full":
                 self.slow(force=True)
         except Exception as exc:  # noqa: BLE001 - keep watching; the live site stays as it was
             self.last_error = str(exc)
-            log.exception("build failed; the live site stays as it was")
+            self.failures += 1
+            # A build that fails fails again until someone mends the cause (a leak the scan
+            # found, a full disk, a broken template): the journal poll waits 1, 2, 4 ... 60 s
+            # between tries instead of rebuilding (and logging) without pause. An edit to
+            # the content or the catalog, which may be the fix, is built at once.
+            delay = min(RETRY_MAX_SECONDS, 2.0 ** (self.failures - 1))
+            self._retry_at = time.monotonic() + delay
+            log.exception("build failed (%d in a row); the live site stays as it was; next try on a change "
+                          "of the journal in %.0f s", self.failures, delay)
 
     def slow(self, *, force: bool = False) -> None:
         """Start the slow lane in a child process (unless one is still running)."""
@@ -113,7 +126,7 @@ class Watcher:
         """
         while not self.stop.wait(0.025):
             try:
-                if self.pending():
+                if time.monotonic() >= self._retry_at and self.pending():
                     time.sleep(self.debounce_ms / 1000)  # let a burst of writes land together
                     self.build_once()
             except Exception:  # noqa: BLE001 - keep polling; the live site stays as it was

@@ -331,6 +331,51 @@ def test_an_incremental_build_stops_at_the_id_of_a_withheld_ticket(tmp_path, mon
     assert _snapshot(live) == before
 
 
+def test_the_watcher_waits_longer_between_tries_of_a_build_that_keeps_failing(tmp_path, monkeypatch, caplog):
+    """A leak the scan finds fails every build until it is mended: the watcher tries again
+    after 1, 2, 4 ... s instead of rebuilding without pause, and publishes once it is mended."""
+    import threading
+    import time
+
+    from generator.pages import ticket as ticket_page
+    from generator.render import Output
+    from generator.watch import Watcher
+
+    b = make_site(tmp_path, tickets=30, days=2, search=False)
+    live = b.config.site_dir
+    t = next(t for t in b.service.store.scan() if t.state.status == "in_progress" and t.state.is_public)
+    real = ticket_page.render
+    mended = threading.Event()
+
+    def naming_the_confidential_one(site, public):
+        out = real(site, public)
+        if mended.is_set():
+            return out
+        return Output(out.path, str(out.content) + f"<p>参见 {b.confidential_id}</p>", ids=out.ids, key=out.key)
+
+    monkeypatch.setattr(ticket_page, "render", naming_the_confidential_one)
+    w = Watcher(b.config)
+    poll = threading.Thread(target=w._poll_journal, daemon=True)
+    poll.start()
+    try:
+        b.service.act(t.id, {"action": "reply", "text": "已受理，正在核实"},
+                      actor=Actor(role=Role.DEPARTMENT, department=t.state.department))
+        time.sleep(2.5)  # tries at about 0, 1 and 3 s: two in this time (a poll every 25 ms without the wait)
+        assert 1 <= w.failures <= 2 and w.builds == 0
+        assert "id of withheld ticket" in (w.last_error or "")
+        assert "已受理，正在核实" not in (live / "tickets" / t.id / "index.html").read_text(encoding="utf-8")
+        assert "next try on a change of the journal in" in caplog.text
+        mended.set()
+        deadline = time.monotonic() + 10
+        while w.builds == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert w.builds == 1 and w.failures == 0 and w.last_error is None
+        assert "已受理，正在核实" in (live / "tickets" / t.id / "index.html").read_text(encoding="utf-8")
+    finally:
+        w.stop.set()
+        poll.join(5)
+
+
 def test_withheld_ids_in_the_state_leave_out_tickets_withheld_for_a_fault(tmp_path):
     from generator.build import HELD_BACK, INVALID
     from generator.state import State, Withheld
