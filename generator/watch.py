@@ -68,8 +68,8 @@ class Watcher:
             # the content or the catalog, which may be the fix, is built at once.
             delay = min(RETRY_MAX_SECONDS, 2.0 ** (self.failures - 1))
             self._retry_at = time.monotonic() + delay
-            log.exception("build failed (%d in a row); the live site stays as it was; next try on a change "
-                          "of the journal in %.0f s", self.failures, delay)
+            log.exception("build failed (%d in a row); the live site stays as it was; tried again in %.0f s, "
+                          "or at once on an edit of the content or catalog", self.failures, delay)
 
     def slow(self, *, force: bool = False) -> None:
         """Start the slow lane in a child process (unless one is still running)."""
