@@ -500,10 +500,11 @@ def change_to_public(data: Path, site: Path, *, samples: int = 50, timeout: floa
                 else:
                     times.append(time.perf_counter() - t0)
                     api_times.append(t_api)
-                    builds.append(build_stages(srv.log_since(log_from)))
+                    log_lines = srv.log_since(log_from)
+                    builds.append(build_stages(log_lines))
                     if times[-1] > 1.0:  # what the server did meanwhile, to find the cause
                         slow.append({"sample": len(times) - 1, "s": round(times[-1], 3), "api_s": round(t_api, 3),
-                                     "log": srv.log_since(log_from)[-40:]})
+                                     "log": log_lines[-40:]})
                 time.sleep(0.2)
     finally:
         srv.stop()
@@ -522,7 +523,8 @@ _BUILD_LINE = re.compile(r"incremental build: .* in ([0-9.]+) s(?: \((.*)\))?$")
 
 
 def build_stages(lines: list[str]) -> dict[str, float]:
-    """The stages of the incremental builds in these server log lines, summed ("total": their seconds)."""
+    """The stages of the incremental builds in these server log lines (`BuildReport.summary`),
+    summed ("total": their seconds)."""
     out: dict[str, float] = {}
     for line in lines:
         m = _BUILD_LINE.search(line)
