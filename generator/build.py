@@ -74,8 +74,15 @@ class BuildReport:
     # up to `workers` times the "tickets" stage); see worker.PHASES.
     ticket_phases: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
+    # Incremental builds: a full build is due (the watcher starts it in a process of its own).
+    full_due: bool = False
+    # Full builds: journal changes published on the live site while it ran, replayed
+    # into the new site before the swap.
+    caught_up: int = 0
 
     def summary(self) -> str:
+        if self.mode == "none":
+            return "nothing to build: " + ("a full build is due" if self.full_due else "the site is up to date")
         parts = [f"{self.mode} build: {self.tickets} ticket pages, {self.written} files written"]
         if self.skipped:
             parts.append(f"{self.skipped} unchanged")
@@ -87,6 +94,8 @@ class BuildReport:
             parts.append(f"{len(self.held_back)} HELD BACK (redaction failed)")
         if self.invalid:
             parts.append(f"{len(self.invalid)} INVALID ticket files skipped")
+        if self.caught_up:
+            parts.append(f"{self.caught_up} changes made meanwhile caught up")
         out = ", ".join(parts) + f" in {self.seconds:.2f} s"
         if self.mode == "incremental" and self.stages:  # where a slow change spent its time
             out += " (" + ", ".join(f"{k} {v:.3f}" for k, v in self.stages.items()) + ")"
@@ -105,16 +114,20 @@ class _Timer:
 
 
 def _fingerprint(config: BuildConfig) -> str:
-    """What, when changed, calls for a full build: catalog, shell, templates, code version."""
+    """What, when changed, calls for a full build: catalog, shell, templates, code version.
+
+    The files' contents count, not where they are or when they were written: the same
+    code checked out again, or in another folder, is not a change (a full build takes
+    20 minutes at a million tickets).
+    """
     h = hashlib.sha256(TEMPLATE_VERSION.encode())
-    files: list[Path] = [config.mkdocs_yml]
-    for root in (config.catalog_dir, config.content_dir / "pages", TEMPLATES_DIR, config.mkdocs_yml.parent / "site_src"):
+    h.update(_file_digest(config.mkdocs_yml, "mkdocs.yml"))
+    roots = {"catalog": config.catalog_dir, "pages": config.content_dir / "pages",
+             "templates": TEMPLATES_DIR, "site_src": config.mkdocs_yml.parent / "site_src"}
+    for name, root in roots.items():
         if root.is_dir():
-            files += sorted(p for p in root.rglob("*") if p.is_file())
-    for p in files:
-        with contextlib.suppress(OSError):
-            st = p.stat()
-            h.update(f"{p}:{st.st_size}:{st.st_mtime_ns}".encode())
+            for p in sorted(p for p in root.rglob("*") if p.is_file()):
+                h.update(_file_digest(p, f"{name}/{p.relative_to(root).as_posix()}"))
     h.update(str(config.drafts).encode())
     return h.hexdigest()
 
@@ -125,25 +138,78 @@ def _content_fingerprint(config: BuildConfig) -> str:
     root = config.content_dir
     if root.is_dir():
         for p in sorted(root.rglob("*")):
-            if p.is_file() and "pages" not in p.relative_to(root).parts[:1]:
-                with contextlib.suppress(OSError):
-                    st = p.stat()
-                    h.update(f"{p}:{st.st_size}:{st.st_mtime_ns}".encode())
+            rel = p.relative_to(root)
+            if p.is_file() and "pages" not in rel.parts[:1]:
+                h.update(_file_digest(p, rel.as_posix()))
     return h.hexdigest()
+
+
+_DIGESTS: dict[Path, tuple[int, int, bytes]] = {}
+
+
+def _file_digest(path: Path, name: str) -> bytes:
+    """The name and a hash of the content of one input file (b"" if it is gone).
+
+    Read again only when its size or mtime changed: each build fingerprints its inputs,
+    and a watcher runs for months.
+    """
+    try:
+        st = path.stat()
+        seen = _DIGESTS.get(path)
+        if seen is not None and seen[:2] == (st.st_size, st.st_mtime_ns):
+            digest = seen[2]
+        else:
+            digest = hashlib.sha256(path.read_bytes()).digest()
+            _DIGESTS[path] = (st.st_size, st.st_mtime_ns, digest)
+    except OSError:
+        return b""
+    return name.encode() + b"\0" + digest
 
 
 @contextlib.contextmanager
 def _lock(config: BuildConfig, name: str = "build") -> Iterator[None]:
-    """One build at a time; the slow lane has a lock of its own so it never delays a change."""
+    """A build lock, held across processes (flock).
+
+    "build": one build at a time writes the live site and its state. "full": one full
+    build at a time; it holds "build" only for its last catch-up and the swap, so the
+    changes that come in while it renders keep reaching the live site. The slow lane has
+    a lock of its own so that it never delays a change.
+    """
     config.state_dir.mkdir(parents=True, exist_ok=True)
     with open(config.state_dir / f"{name}.lock", "a+b") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         yield
 
 
-def build(config: BuildConfig, *, full: bool = False) -> BuildReport:
-    """Bring the site up to date with data/ and content/."""
-    report = _build(config, full=full)
+def full_build_running(config: BuildConfig) -> bool:
+    """Whether a full build (in any process, this one included) is under way."""
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    with open(config.state_dir / "full.lock", "a+b") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        return False
+
+
+def full_build_due(config: BuildConfig) -> bool:
+    """Whether the site needs a full build (no site yet, or its inputs changed)."""
+    with _lock(config):
+        state, _, due = _plan(config)
+        if state is not None:
+            state.close()
+        return due
+
+
+def build(config: BuildConfig, *, full: bool = False, incremental_only: bool = False) -> BuildReport:
+    """Bring the site up to date with data/ and content/.
+
+    `incremental_only` (the watcher, which runs full builds in a process of its own):
+    publish the journal's changes on the live site if it can be built incrementally,
+    even when a full build is due (its `full_due` says so); never start one.
+    """
+    report = _build(config, full=full, incremental_only=incremental_only)
     if report.mode == "full":
         # The replaced site is deleted after the lock is released, in a thread of its own:
         # a change arriving meanwhile is built at once.
@@ -172,29 +238,42 @@ def wait_for_trash() -> None:
         _TRASH_THREADS.pop().join()
 
 
-def _build(config: BuildConfig, *, full: bool) -> BuildReport:
+def _build(config: BuildConfig, *, full: bool, incremental_only: bool = False) -> BuildReport:
     t_enter = time.perf_counter()
-    with _lock(config):
-        catalog = cached_catalog(config.catalog_dir)
-        state_path = config.state_dir / "state.sqlite"
-        live = publish.live_root(config.site_dir)
-        need_full = full or live is None or not state_path.exists() or not (config.state_dir / "layout.json").exists()
-        if not need_full:
-            state = State(state_path)
-            need_full = (
-                not state.compatible
-                or state.get_meta("fingerprint") != _fingerprint(config)
-                # A build killed between saving its state and the swap left a state that
-                # describes a folder which never went live: only a full build is safe.
-                or state.get_meta("site_root") != live.name
-            )
-            if not need_full:
+    if not full:
+        with _lock(config):
+            catalog = cached_catalog(config.catalog_dir)
+            state, live, due = _plan(config)
+            if state is not None:
                 try:
-                    return _incremental(config, catalog, state, live, t_enter)
+                    # A full build is due (a template or the catalog changed) but runs
+                    # elsewhere, or is the watcher's to start: the live site still gets
+                    # every change meanwhile, rendered by the code as it is now.
+                    if not due or incremental_only or full_build_running(config):
+                        report = _incremental(config, catalog, state, live, t_enter)
+                        report.full_due = due
+                        return report
                 finally:
                     state.close()
-            state.close()
-        return _full(config, catalog)
+            if incremental_only:
+                return BuildReport(mode="none", full_due=True)
+    return _full(config, cached_catalog(config.catalog_dir), forced=full)
+
+
+def _plan(config: BuildConfig) -> tuple[State | None, Path | None, bool]:
+    """(the state, the live folder, whether a full build is due); no state when the site
+    cannot be built incrementally at all. Called holding the build lock."""
+    state_path = config.state_dir / "state.sqlite"
+    live = publish.live_root(config.site_dir)
+    if live is None or not state_path.exists() or not (config.state_dir / "layout.json").exists():
+        return None, live, True
+    state = State(state_path)
+    # A build killed between saving its state and the swap left a state that describes
+    # a folder which never went live: only a full build is safe.
+    if not state.compatible or state.get_meta("site_root") != live.name:
+        state.close()
+        return None, live, True
+    return state, live, state.get_meta("fingerprint") != _fingerprint(config)
 
 
 def warm_up(config: BuildConfig) -> None:
@@ -301,13 +380,31 @@ def _content(config: BuildConfig) -> dict:
     return episodes_by_ticket(config)
 
 
-def _full(config: BuildConfig, catalog: Catalog) -> BuildReport:
+def _full(config: BuildConfig, catalog: Catalog, *, forced: bool = True) -> BuildReport:
+    """Render the whole site into a new folder and swap it in.
+
+    It holds the full-build lock throughout, and the build lock only at the end: the
+    changes that come in meanwhile are published on the live site by incremental builds
+    (a full build takes 20 minutes at a million tickets), and replayed into the new
+    folder before it goes live, so the public never sees a change undone. Unless
+    `forced`, it first checks that a full build is still due (another may have just
+    done it).
+    """
+    with _lock(config, "full"):
+        if not forced and not full_build_due(config):
+            return BuildReport(mode="none")
+        return _full_locked(config, catalog)
+
+
+def _full_locked(config: BuildConfig, catalog: Catalog) -> BuildReport:
     t_start = time.perf_counter()
     report = BuildReport(mode="full")
     timer = _Timer(report)
+    # The inputs as this build reads them: an edit made while it runs calls for another.
+    fingerprint, content_fp = _fingerprint(config), _content_fingerprint(config)
     store = Store(config.data_dir, prefix=catalog.city.id_prefix, durable=False)
     staging = publish.new_staging(config.site_dir)
-    # States of killed builds (any process: we hold the build lock, nobody else writes one).
+    # States of killed builds (any process: we hold the full-build lock, nobody else writes one).
     for stale in config.state_dir.glob("state.sqlite.new-*"):
         with contextlib.suppress(FileNotFoundError):
             stale.unlink()
@@ -395,19 +492,27 @@ def _full(config: BuildConfig, catalog: Catalog) -> BuildReport:
         report.written = len(writer.written) + report.tickets
         report.bytes += writer.bytes
         state.set_meta("cursor", cursor)
-        state.set_meta("fingerprint", _fingerprint(config))
-        state.set_meta("content_fingerprint", _content_fingerprint(config))
+        state.set_meta("fingerprint", fingerprint)
+        state.set_meta("content_fingerprint", content_fp)
         state.set_meta("template_version", TEMPLATE_VERSION)
         state.set_meta("site_root", staging.name)
         state.set_outputs(writer.hashes.items())
         state.close()
-        layout.save(config.state_dir / "layout.json")
-        # Publish: state first (so an incremental build sees the new rows), then the site.
-        os.replace(tmp_state, config.state_dir / "state.sqlite")
-        for suffix in ("-wal", "-shm"):
-            with contextlib.suppress(FileNotFoundError):
-                Path(f"{config.state_dir / 'state.sqlite'}{suffix}").unlink()
-        publish.swap(config.site_dir, staging)
+        state = State(tmp_state)
+        with timer.stage("catch-up"):
+            # The changes made while this build ran, into the new folder: most of them
+            # while the live site still takes changes, the last few holding the lock.
+            report.caught_up += _catch_up(config, catalog, state, staging, layout)
+        with _lock(config), timer.stage("catch-up"):
+            report.caught_up += _catch_up(config, catalog, state, staging, layout)
+            state.close()
+            layout.save(config.state_dir / "layout.json")
+            # Publish: state first (so an incremental build sees the new rows), then the site.
+            os.replace(tmp_state, config.state_dir / "state.sqlite")
+            for suffix in ("-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    Path(f"{config.state_dir / 'state.sqlite'}{suffix}").unlink()
+            publish.swap(config.site_dir, staging)
     except BaseException:
         state.close()
         shutil.rmtree(staging, ignore_errors=True)
@@ -668,9 +773,17 @@ def _empty_feed(state: State, path: str) -> bool:
 # -- incremental build -------------------------------------------------------------
 
 
-def _incremental(config: BuildConfig, catalog: Catalog, state: State, live: Path, t_enter: float) -> BuildReport:
+def _catch_up(config: BuildConfig, catalog: Catalog, state: State, root: Path, layout: Layout) -> int:
+    """Replay the journal since the state's cursor into a full build's folder; return the
+    number of changes."""
+    t = time.perf_counter()
+    return _incremental(config, catalog, state, root, t, layout=layout, mode="catch-up").changes
+
+
+def _incremental(config: BuildConfig, catalog: Catalog, state: State, live: Path, t_enter: float, *,
+                 layout: Layout | None = None, mode: str = "incremental") -> BuildReport:
     t_start = time.perf_counter()
-    report = BuildReport(mode="incremental")
+    report = BuildReport(mode=mode)
     # The build lock, the catalog and the state's checks, before this function.
     report.stages["open"] = t_start - t_enter
     timer = _Timer(report)
@@ -689,7 +802,8 @@ def _incremental(config: BuildConfig, catalog: Catalog, state: State, live: Path
     # Tickets left out for a fault are tried again: the fault may be gone.
     ids = list(dict.fromkeys([*(c.ticket_id for c in changes), *sorted(faulted)]))
     quarantined = {c.ticket_id for c in changes if c.type == QUARANTINED}
-    layout = load_layout(config.state_dir / "layout.json")
+    if layout is None:
+        layout = load_layout(config.state_dir / "layout.json")
     now = config.clock_now()
     setup = WorkerSetup(
         data_dir=config.data_dir, catalog_dir=config.catalog_dir, out_dir=live, layout=layout,
