@@ -416,8 +416,15 @@ def _token(data: Path, site: Path, *args: str) -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
-def change_to_public(data: Path, site: Path, *, samples: int = 50, timeout: float = 30.0) -> dict[str, Any]:
-    """Department replies through the API; time until page, listing, feed and home are published."""
+def change_to_public(data: Path, site: Path, *, samples: int = 50, timeout: float = 30.0,
+                     during_full: bool = False) -> dict[str, Any]:
+    """Department replies through the API; time until page, listing, feed and home are published.
+
+    `during_full`: with a full build under way, which an edit of the catalog (a comment)
+    makes due when the server starts; each sample notes whether it still ran when the
+    change was public. The edit is undone when the server has stopped (the full build,
+    unfinished at 100,000 tickets, stops with it).
+    """
     import sqlite3
 
     import httpx
@@ -438,6 +445,12 @@ def change_to_public(data: Path, site: Path, *, samples: int = 50, timeout: floa
             if len(candidates) == samples:
                 break
     tokens = {}
+    edited = data / "catalog" / "channels.yaml"
+    original = edited.read_bytes()
+    full_lock = site.parent / f".{site.name}-state" / "full.lock"
+    if during_full:
+        edited.write_bytes(original + b"\n# shoufa bench: a full build is due\n")
+    during: list[bool] = []  # per sample: the full build still ran when the change was public
     srv = Server(data, site)
     times: list[float] = []
     api_times: list[float] = []
@@ -500,6 +513,7 @@ def change_to_public(data: Path, site: Path, *, samples: int = 50, timeout: floa
                 else:
                     times.append(time.perf_counter() - t0)
                     api_times.append(t_api)
+                    during.append(_lock_held(full_lock))
                     log_lines = srv.log_since(log_from)
                     builds.append(build_stages(log_lines))
                     if times[-1] > 1.0:  # what the server did meanwhile, to find the cause
@@ -508,7 +522,9 @@ def change_to_public(data: Path, site: Path, *, samples: int = 50, timeout: floa
                 time.sleep(0.2)
     finally:
         srv.stop()
-    return {
+        if during_full:
+            edited.write_bytes(original)
+    out = {
         "samples": len(times), "failures": failures,
         "p50_s": pct(times, 50), "p95_s": pct(times, 95), "max_s": max(times) if times else float("nan"),
         "times_s": [round(t, 3) for t in times],  # in order: which sample stalled, and when
@@ -517,6 +533,24 @@ def change_to_public(data: Path, site: Path, *, samples: int = 50, timeout: floa
         # Where the time went: the incremental builds' stages summed per sample, at the median.
         "build_p50_s": {k: pct([b.get(k, 0.0) for b in builds], 50) for k in sorted({k for b in builds for k in b})},
     }
+    if during_full:
+        out["during_full_build"] = sum(during)
+    return out
+
+
+def _lock_held(path: Path) -> bool:
+    """Whether another open file holds an flock on `path` (a full build's lock)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 _BUILD_LINE = re.compile(r"incremental build: .* in ([0-9.]+) s(?: \((.*)\))?$")
@@ -784,6 +818,11 @@ def bench_one(n: int, *, workers: int, mkdocs_max: int, changes: int, intake_tot
         res["intake"] = intake(data, site, total=intake_total, rounds=intake_rounds)
         res["intake_keys"] = intake(data, site, total=max(1, intake_total // 3), keys=True, rounds=intake_rounds)
         res["intake_storm"] = intake(data, site, total=max(1, intake_total // 3), storm=True, rounds=intake_rounds)
+    if changes:
+        # Last: the full build it starts leaves the site as the phases above found it
+        # only if it is stopped unfinished, or finishes with the catalog as it was.
+        settle()
+        res["change_during_full"] = change_to_public(data, site, samples=max(1, changes // 2), during_full=True)
     res["dispatch"] = dispatch_times(data / "catalog")
     return res
 
@@ -832,6 +871,8 @@ def table(results: list[dict[str, Any]]) -> str:
     row("change to public max (s)", lambda r: f"{r['change_to_public']['max_s']:.2f}")
     row("  of which incremental build p50 (s)", lambda r: f"{r['change_to_public']['build_p50_s']['total']:.2f}")
     row("  server start catch-up (s)", lambda r: f"{r['change_to_public'].get('settle_s', float('nan')):.1f}")
+    row("during a full build p50/p95/max (s)", lambda r: "{p50_s:.2f}/{p95_s:.2f}/{max_s:.2f}".format(**r["change_during_full"]))
+    row("  samples while it ran", lambda r: f"{r['change_during_full']['during_full_build']}/{r['change_during_full']['samples']}")
     row("intake tickets/s (2 workers)", lambda r: _rate(r["intake"]))
     row("intake p50 / p99 (ms)", lambda r: f"{r['intake']['p50_ms']:.0f} / {r['intake']['p99_ms']:.0f}")
     row("  with Idempotency-Key: tickets/s", lambda r: _rate(r["intake_keys"]))
