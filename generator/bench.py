@@ -473,7 +473,7 @@ def change_to_public(data: Path, site: Path, *, samples: int = 50, timeout: floa
             for i, t in enumerate(candidates):
                 dept = t.state.department
                 if dept not in tokens:
-                    tokens[dept] = _token(data, site, "--role", "department", "--department", dept, "--name", f"bench-{dept}")
+                    tokens[dept] = _token(data, site, "--role", "department", "--department", dept, "--name", f"bench-{dept}{'-full' if during_full else ''}")
                 text = f"基准测试答复第{i}号：已安排人员处理"
                 root = site.resolve()
                 day = local(t.state.received_at).date()  # the site's day (Asia/Shanghai), as the rows

@@ -126,17 +126,16 @@ class Watcher:
             if proc is not None and proc.exitcode is not None:
                 self._full_proc = None
                 self._full_ended(proc.exitcode)
-            if (self._full_proc is not None or not self.full_due or time.monotonic() < self._full_retry_at
+            if not (self._full_proc is not None or not self.full_due or time.monotonic() < self._full_retry_at
                     or full_build_running(self.config)):  # `shoufa build` may be running one
-                return
-            forced, self._full_forced, self.full_due = self._full_forced, False, False
-            self._full_proc = multiprocessing.get_context("spawn").Process(
-                target=_full_build_child, args=(self.config, forced, logging.getLogger().getEffectiveLevel()),
-                name="shoufa-full-build", daemon=True
-            )
-            self._full_proc.start()
-            log.info("full build started in process %d; changes are published on the live site meanwhile",
-                     self._full_proc.pid)
+                forced, self._full_forced, self.full_due = self._full_forced, False, False
+                self._full_proc = multiprocessing.get_context("spawn").Process(
+                    target=_full_build_child, args=(self.config, forced, logging.getLogger().getEffectiveLevel()),
+                    name="shoufa-full-build", daemon=True
+                )
+                self._full_proc.start()
+                log.info("full build started in process %d; changes are published on the live site meanwhile",
+                         self._full_proc.pid)
         self.save_status()
 
     def _full_ended(self, code: int) -> None:

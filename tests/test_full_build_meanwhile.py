@@ -171,6 +171,7 @@ def test_a_full_build_that_fails_is_tried_again_later_and_changes_go_on_meanwhil
     process): the live site stays and keeps taking changes; the watcher tries the full
     build again after 1, 2, 4 ... s, and at once when the content is edited."""
     from generator.config import ROOT
+    from generator.status import site_status
     from generator.watch import Watcher
 
     b = make_site(tmp_path, tickets=20, days=2, search=False)
@@ -189,15 +190,19 @@ def test_a_full_build_that_fails_is_tried_again_later_and_changes_go_on_meanwhil
     page.write_text(good + "\n[方法说明](no-such-page.md)\n", encoding="utf-8")  # strict mkdocs fails on it
 
     w = Watcher(config, slow_interval=3600)
+    w.hold_alive()
     w.build_once()
+    assert site_status(config)["full_build"] == "running"
     poll = threading.Thread(target=w._poll_journal, daemon=True)
     poll.start()
     try:
         _reply(b, t, "全量构建失败期间的答复")
         deadline = time.monotonic() + 60
-        while w.full_failures == 0 and time.monotonic() < deadline:
+        while site_status(config)["failures"] == 0 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert w.full_failures >= 1 and w.full_builds == 0
+        status = site_status(config)  # what /healthz reports
+        assert status["watcher"] and status["failures"] >= 1 and status["full_build"] in ("failed", "running")
         assert "full build failed (exit code 1) (1 in a row); the live site stays as it was" in caplog.text
         assert "tried again in 1 s" in caplog.text
         assert config.site_dir.resolve() == old_root
@@ -210,8 +215,14 @@ def test_a_full_build_that_fails_is_tried_again_later_and_changes_go_on_meanwhil
         assert w.full_builds == 1 and w.full_failures == 0
         assert config.site_dir.resolve() != old_root
         assert "全量构建失败期间的答复" in _page(b, t.id)
+        deadline = time.monotonic() + 5
+        while site_status(config)["full_build"] != "none" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        status = site_status(config)
+        assert status["failures"] == 0 and status["failing_since"] is None and status["full_build"] == "none"
     finally:
         w.stop.set()
         poll.join(5)
         if w._full_proc is not None:
             w._full_proc.join(60)
+        os.close(w._alive)
