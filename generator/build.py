@@ -257,7 +257,10 @@ def _build(config: BuildConfig, *, full: bool, incremental_only: bool = False) -
                     state.close()
             if incremental_only:
                 return BuildReport(mode="none", full_due=True)
-    return _full(config, cached_catalog(config.catalog_dir), forced=full)
+    report = _full(config, cached_catalog(config.catalog_dir), forced=full)
+    if report.mode == "none":  # another process's full build was done first: publish what came since
+        return _build(config, full=False)
+    return report
 
 
 def _plan(config: BuildConfig) -> tuple[State | None, Path | None, bool]:

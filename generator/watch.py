@@ -14,12 +14,14 @@ core from the build that publishes a change.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import json
 import logging
 import multiprocessing
 import os
+import signal
 import tempfile
 import threading
 import time
@@ -62,6 +64,7 @@ class Watcher:
         self._full_retry_at = 0.0
         self._full_proc: multiprocessing.process.BaseProcess | None = None
         self._full_lock = threading.Lock()
+        self._stop_registered = False
         self.failing_since: str | None = None  # UTC time of the first of the failures in a row
         self._status_saved: dict | None = None
         self._alive: int | None = None  # the lock file held while this watcher runs
@@ -129,14 +132,28 @@ class Watcher:
             if not (self._full_proc is not None or not self.full_due or time.monotonic() < self._full_retry_at
                     or full_build_running(self.config)):  # `shoufa build` may be running one
                 forced, self._full_forced, self.full_due = self._full_forced, False, False
+                # Not a daemon: its own worker processes render the tickets. It is stopped
+                # when this process exits (`_stop_full`), and with the server's process group.
                 self._full_proc = multiprocessing.get_context("spawn").Process(
                     target=_full_build_child, args=(self.config, forced, logging.getLogger().getEffectiveLevel()),
-                    name="shoufa-full-build", daemon=True
+                    name="shoufa-full-build"
                 )
                 self._full_proc.start()
+                if not self._stop_registered:
+                    atexit.register(self._stop_full)
+                    self._stop_registered = True
                 log.info("full build started in process %d; changes are published on the live site meanwhile",
                          self._full_proc.pid)
         self.save_status()
+
+    def _stop_full(self) -> None:
+        """Stop a full build still under way (this process is exiting); it cleans up after itself."""
+        proc = self._full_proc
+        if proc is not None and proc.is_alive():
+            proc.terminate()
+            proc.join(30)
+            if proc.is_alive():
+                proc.kill()
 
     def _full_ended(self, code: int) -> None:
         if code == 0:
@@ -271,6 +288,10 @@ def _utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _exit_on_signal(signum: int, _frame) -> None:
+    raise SystemExit(128 + signum)
+
+
 def _full_build_child(config: BuildConfig, forced: bool, log_level: int = logging.INFO) -> None:
     """A full build, in a process of its own; its exit code tells the watcher how it went.
 
@@ -279,6 +300,8 @@ def _full_build_child(config: BuildConfig, forced: bool, log_level: int = loggin
     """
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.nice(FULL_BUILD_NICE)  # the builds that publish changes, and intake, come first
+    # Stopped (the watcher exits): unwind, so that the build removes its folder and state.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     from .build import _full
     from .config import cached_catalog
 

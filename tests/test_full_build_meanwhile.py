@@ -129,6 +129,8 @@ def test_the_watcher_runs_a_due_full_build_in_a_process_of_its_own_and_publishes
     t = _in_progress(b, 1)[0]
     old_root = b.config.site_dir.resolve()
     _edit_catalog(b)
+    # Two worker processes, as on a server: the full build's process has children of its own.
+    b = b.__class__(**{**b.__dict__, "config": b.config.__class__(**{**b.config.__dict__, "workers": 2})})
     w = Watcher(b.config, slow_interval=3600)
     w.build_once()  # what the watcher does when it starts
     proc = w._full_proc
@@ -152,7 +154,7 @@ def test_the_watcher_runs_a_due_full_build_in_a_process_of_its_own_and_publishes
         assert b.config.site_dir.resolve() == old_root and w.full_builds == 0
         os.kill(proc.pid, signal.SIGCONT)
         deadline = time.monotonic() + 120
-        while w.full_builds == 0 and time.monotonic() < deadline:
+        while w.full_builds == 0 and w.full_failures == 0 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert w.full_builds == 1 and w.full_failures == 0 and w._full_proc is None
         assert b.config.site_dir.resolve() != old_root
@@ -226,3 +228,58 @@ def test_a_full_build_that_fails_is_tried_again_later_and_changes_go_on_meanwhil
         if w._full_proc is not None:
             w._full_proc.join(60)
         os.close(w._alive)
+
+
+def test_a_build_that_finds_a_full_build_under_way_and_no_site_to_update_waits_for_it(tmp_path, monkeypatch):
+    """No site to build incrementally (here: its layout is gone) and another process's full
+    build under way: `shoufa build` waits for it instead of starting a second one, then
+    publishes what came in since."""
+    b = make_site(tmp_path, tickets=20, days=2, search=False)
+    (b.config.state_dir / "layout.json").unlink()
+    rendering, release = threading.Event(), threading.Event()
+    real_keys = gb._listing_keys
+
+    def held_listing_keys(site):
+        rendering.set()
+        assert release.wait(60), "the test never let the full build go on"
+        yield from real_keys(site)
+
+    monkeypatch.setattr(gb, "_listing_keys", held_listing_keys)
+    reports: dict = {}
+    first = threading.Thread(target=lambda: reports.update(first=build(b.config)))
+    first.start()
+    assert rendering.wait(60)
+    monkeypatch.setattr(gb, "_listing_keys", real_keys)
+    second = threading.Thread(target=lambda: reports.update(second=build(b.config)))
+    second.start()
+    time.sleep(0.5)
+    assert second.is_alive()  # waiting for the first full build, not building a second site
+    release.set()
+    first.join(120)
+    second.join(120)
+    assert reports["first"].mode == "full"
+    assert reports["second"].mode == "incremental" and not reports["second"].full_due
+    assert len(list(tmp_path.glob(".site-build-*"))) == 1
+
+
+def test_a_watcher_that_exits_stops_its_full_build_which_cleans_up(tmp_path):
+    from generator.watch import Watcher
+
+    b = make_site(tmp_path, tickets=400, days=4, search=False)
+    live = b.config.site_dir.resolve()
+    _edit_catalog(b)
+    config = b.config.__class__(**{**b.config.__dict__, "workers": 2})
+    w = Watcher(config, slow_interval=3600)
+    w.build_once()
+    proc = w._full_proc
+    assert proc is not None
+    deadline = time.monotonic() + 60
+    while not [p for p in tmp_path.glob(".site-build-*") if p != live] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert proc.is_alive(), "the full build ended before the test could stop it"
+    w._stop_full()  # what the watcher's process does when it exits (atexit)
+    assert not proc.is_alive() and proc.exitcode == 128 + signal.SIGTERM
+    assert config.site_dir.resolve() == live
+    assert [p for p in tmp_path.glob(".site-build-*") if p != live] == []  # its folder is removed
+    assert list(config.state_dir.glob("state.sqlite.new-*")) == []
+    assert not full_build_running(config)
