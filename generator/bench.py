@@ -451,7 +451,7 @@ def change_to_public(data: Path, site: Path, *, samples: int = 50, timeout: floa
         dept = t.state.department
         if dept not in tokens:
             tokens[dept] = _token(data, site, "--role", "department", "--department", dept,
-                                  "--name", f"bench-{dept}{'-full' if during_full else ''}")
+                                  "--name", f"bench-{dept}-{'full' if during_full else 'ctp'}-{os.getpid()}")
     edited = data / "catalog" / "channels.yaml"
     original = edited.read_bytes()
     full_lock = site.parent / f".{site.name}-state" / "full.lock"
