@@ -406,14 +406,17 @@ def _full_locked(config: BuildConfig, catalog: Catalog) -> BuildReport:
     # The inputs as this build reads them: an edit made while it runs calls for another.
     fingerprint, content_fp = _fingerprint(config), _content_fingerprint(config)
     store = Store(config.data_dir, prefix=catalog.city.id_prefix, durable=False)
-    staging = publish.new_staging(config.site_dir)
     # States of killed builds (any process: we hold the full-build lock, nobody else writes one).
     for stale in config.state_dir.glob("state.sqlite.new-*"):
         with contextlib.suppress(FileNotFoundError):
             stale.unlink()
     tmp_state = config.state_dir / f"state.sqlite.new-{os.getpid()}"
     state = State(tmp_state, bulk=True)
+    staging: Path | None = None
+    results = None
     try:
+        # In the try: a build stopped (SIGTERM, Ctrl-C) right after making its folder removes it.
+        staging = publish.new_staging(config.site_dir)
         with timer.stage("shell"):
             layout = build_shell(config_file=config.mkdocs_yml, out_dir=staging, base_url=config.base_url)
         cursor = store.journal.head()  # changes after this point are replayed by the next build
@@ -517,8 +520,11 @@ def _full_locked(config: BuildConfig, catalog: Catalog) -> BuildReport:
                     Path(f"{config.state_dir / 'state.sqlite'}{suffix}").unlink()
             publish.swap(config.site_dir, staging)
     except BaseException:
+        if results is not None:
+            results.close()  # its workers stop before their folder is removed
         state.close()
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
         for suffix in ("", "-wal", "-shm"):
             with contextlib.suppress(FileNotFoundError):
                 Path(f"{tmp_state}{suffix}").unlink()
@@ -534,7 +540,8 @@ def _run_workers(setup: WorkerSetup, batches: Iterable[list[Path]], workers: int
         for b in batches:
             yield run_batch(b)
         return
-    with ProcessPoolExecutor(workers, initializer=init, initargs=(setup,)) as pool:
+    pool = ProcessPoolExecutor(workers, initializer=init, initargs=(setup,))
+    try:
         # Keep a bounded number of batches in flight: memory stays flat at any N.
         pending = []
         for b in batches:
@@ -543,6 +550,10 @@ def _run_workers(setup: WorkerSetup, batches: Iterable[list[Path]], workers: int
                 yield pending.pop(0).result()
         for f in pending:
             yield f.result()
+    finally:
+        # Also when the build stops early (closed by its caller): no worker may still be
+        # writing into the folder the build then removes.
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _site(config, catalog, state, layout, now, episodes) -> Site:
