@@ -824,8 +824,8 @@ def bench_one(n: int, *, workers: int, mkdocs_max: int, changes: int, intake_tot
         res["intake_keys"] = intake(data, site, total=max(1, intake_total // 3), keys=True, rounds=intake_rounds)
         res["intake_storm"] = intake(data, site, total=max(1, intake_total // 3), storm=True, rounds=intake_rounds)
     if changes:
-        # Last: the full build it starts leaves the site as the phases above found it
-        # only if it is stopped unfinished, or finishes with the catalog as it was.
+        # Last: the full build it starts (and may finish) would change what a later
+        # phase measures.
         settle()
         res["change_during_full"] = change_to_public(data, site, samples=max(1, changes // 2), during_full=True)
     res["dispatch"] = dispatch_times(data / "catalog")
