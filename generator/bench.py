@@ -540,6 +540,8 @@ def change_to_public(data: Path, site: Path, *, samples: int = 50, timeout: floa
     }
     if during_full:
         out["during_full_build"] = sum(during)
+        # How the full build went: started, failed, or done (with the changes it caught up).
+        out["full_build_log"] = [line for line in srv.log_since(0) if "full build" in line][:20]
     return out
 
 
