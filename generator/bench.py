@@ -47,6 +47,7 @@ from intake_api.clock import local
 from intake_api.store import Store
 
 from .config import ROOT
+from .status import lock_held
 
 log = logging.getLogger(__name__)
 # Hugo holds every page in memory (3.1 GB at 100,000 pages here): above this many pages
@@ -518,7 +519,7 @@ def change_to_public(data: Path, site: Path, *, samples: int = 50, timeout: floa
                 else:
                     times.append(time.perf_counter() - t0)
                     api_times.append(t_api)
-                    during.append(_lock_held(full_lock))
+                    during.append(lock_held(full_lock))
                     log_lines = srv.log_since(log_from)
                     builds.append(build_stages(log_lines))
                     if times[-1] > 1.0:  # what the server did meanwhile, to find the cause
@@ -543,21 +544,6 @@ def change_to_public(data: Path, site: Path, *, samples: int = 50, timeout: floa
         # How the full build went: started, failed, or done (with the changes it caught up).
         out["full_build_log"] = [line for line in srv.log_since(0) if "full build" in line][:20]
     return out
-
-
-def _lock_held(path: Path) -> bool:
-    """Whether another open file holds an flock on `path` (a full build's lock)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
 
 
 _BUILD_LINE = re.compile(r"incremental build: .* in ([0-9.]+) s(?: \((.*)\))?$")

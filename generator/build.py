@@ -47,6 +47,7 @@ from .rows import Row, buckets, row_for, sitemap_buckets
 from .sections import load_sections
 from .shell import Layout, build_shell, load_layout
 from .state import State, Withheld
+from .status import lock_held
 from .worker import TicketRenderer, WorkerSetup, init, run_batch, texts_for
 
 log = logging.getLogger(__name__)
@@ -183,14 +184,7 @@ def _lock(config: BuildConfig, name: str = "build") -> Iterator[None]:
 
 def full_build_running(config: BuildConfig) -> bool:
     """Whether a full build (in any process, this one included) is under way."""
-    config.state_dir.mkdir(parents=True, exist_ok=True)
-    with open(config.state_dir / "full.lock", "a+b") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(fh, fcntl.LOCK_UN)
-        return False
+    return lock_held(config.state_dir / "full.lock")
 
 
 def full_build_due(config: BuildConfig) -> bool:

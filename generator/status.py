@@ -12,6 +12,7 @@ import fcntl
 import json
 import os
 from datetime import UTC, datetime
+from pathlib import Path
 
 from intake_api.journal import START, Journal
 
@@ -50,8 +51,13 @@ def site_status(config: BuildConfig, now: datetime | None = None) -> dict:
 
 
 def _watcher_alive(config: BuildConfig) -> bool:
+    return lock_held(config.state_dir / ALIVE_FILE)
+
+
+def lock_held(path: Path) -> bool:
+    """Whether some open file (of any process, this one included) holds an flock on `path`."""
     try:
-        fd = os.open(config.state_dir / ALIVE_FILE, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
         return False
     try:
@@ -59,5 +65,5 @@ def _watcher_alive(config: BuildConfig) -> bool:
     except BlockingIOError:
         return True
     finally:
-        os.close(fd)
+        os.close(fd)  # also lets go of the lock just taken
     return False

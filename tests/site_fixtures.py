@@ -146,3 +146,46 @@ def open_page(browser, **context_options) -> Iterator:
     finally:
         ctx.close()
 
+
+
+def pages_name_a_withheld_ticket(monkeypatch, tid: str, *, unless: threading.Event | None = None) -> None:
+    """Make every ticket page name `tid` (a confidential ticket's id): a leak the scan
+    must find in every build, until `unless` is set."""
+    from generator.pages import ticket as ticket_page
+    from generator.render import Output
+
+    real = ticket_page.render
+
+    def naming_it(site, public):
+        out = real(site, public)
+        if unless is not None and unless.is_set():
+            return out
+        return Output(out.path, str(out.content) + f"<p>参见 {tid}</p>", ids=out.ids, key=out.key)
+
+    monkeypatch.setattr(ticket_page, "render", naming_it)
+
+
+# Left out of the comparison with a fresh build: a published report of a closed period
+# is final by design (tests/test_reports.py covers their refresh); search shards and
+# exports are the slow lane's own.
+SLOW_LANES_OWN = ("open-data/", "reports/", "feeds/reports.", "search/")
+
+
+def differences_from_a_fresh_full_build(config: BuildConfig, where: Path) -> list[str]:
+    """The files in which the live site differs from a full build of the same data into
+    `where`, once the slow lane has run as if its intervals had passed."""
+    from generator.state import State
+    from generator.watch import run_slow_lane
+
+    state = State(config.state_dir / "state.sqlite")
+    state.db.execute("DELETE FROM meta WHERE key IN ('reports:refreshed', 'reports:slow_refreshed', 'warnings:refreshed')")
+    state.close()
+    run_slow_lane(config)
+    fresh_config = BuildConfig(**{**config.__dict__, "site_dir": where / "site", "state_dir": where / "state"})
+    build(fresh_config, full=True)
+    fresh, live = _files(fresh_config.site_dir.resolve()), _files(config.site_dir.resolve())
+    return sorted(k for k in set(fresh) | set(live) if fresh.get(k) != live.get(k) and not k.startswith(SLOW_LANES_OWN))
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}

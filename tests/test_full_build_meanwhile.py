@@ -13,22 +13,14 @@ import shutil
 import signal
 import threading
 import time
-from pathlib import Path
 
 import psutil
 
 import generator.build as gb
 from generator.build import build, full_build_running
-from generator.state import State
 from intake_api.model import Actor, Role
 
-from .site_fixtures import BuiltSite, make_site
-
-OWN = ("open-data/", "reports/", "feeds/reports.", "search/")  # the slow lane's, see test_site
-
-
-def _snapshot(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+from .site_fixtures import BuiltSite, differences_from_a_fresh_full_build, make_site
 
 
 def _page(b: BuiltSite, tid: str) -> str:
@@ -45,6 +37,21 @@ def _reply(b: BuiltSite, t, text: str) -> None:
     b.service.act(t.id, {"action": "reply", "text": text}, actor=Actor(role=Role.DEPARTMENT, department=t.state.department))
 
 
+def _hold_full_builds(monkeypatch) -> tuple[threading.Event, threading.Event]:
+    """Full builds in this process stop once they have read the journal's end (set the
+    first event) until the test sets the second."""
+    rendering, release = threading.Event(), threading.Event()
+    real_keys = gb._listing_keys
+
+    def held_listing_keys(site):
+        rendering.set()
+        assert release.wait(60), "the test never let the full build go on"
+        yield from real_keys(site)
+
+    monkeypatch.setattr(gb, "_listing_keys", held_listing_keys)
+    return rendering, release
+
+
 def _edit_catalog(b: BuiltSite) -> None:
     """An edit that changes no meaning but calls for a full build (the files' content changed)."""
     path = b.config.catalog_dir / "channels.yaml"
@@ -56,15 +63,7 @@ def test_changes_made_during_a_full_build_are_published_at_once_and_kept_by_it(t
     first, second = _in_progress(b, 2)
     old_root = b.config.site_dir.resolve()
     _edit_catalog(b)
-    rendering, release = threading.Event(), threading.Event()
-    real_keys = gb._listing_keys
-
-    def held_listing_keys(site):  # the full build, once it has read the journal's end
-        rendering.set()
-        assert release.wait(60), "the test never let the full build go on"
-        yield from real_keys(site)
-
-    monkeypatch.setattr(gb, "_listing_keys", held_listing_keys)
+    rendering, release = _hold_full_builds(monkeypatch)
     result: dict = {}
     full = threading.Thread(target=lambda: result.update(report=build(b.config)))
     full.start()
@@ -94,16 +93,7 @@ def test_changes_made_during_a_full_build_are_published_at_once_and_kept_by_it(t
     assert after.mode == "incremental" and not after.full_due and after.changes == 0
 
     # The caught-up site is the site a full build makes of the same data.
-    from generator.watch import run_slow_lane
-
-    state = State(b.config.state_dir / "state.sqlite")
-    state.db.execute("DELETE FROM meta WHERE key IN ('reports:refreshed', 'reports:slow_refreshed', 'warnings:refreshed')")
-    state.close()
-    run_slow_lane(b.config)
-    fresh_config = b.config.__class__(**{**b.config.__dict__, "site_dir": tmp_path / "fresh", "state_dir": tmp_path / "fresh-state"})
-    build(fresh_config, full=True)
-    fresh, caught_up = _snapshot(fresh_config.site_dir.resolve()), _snapshot(new_root)
-    diff = sorted(k for k in set(fresh) | set(caught_up) if fresh.get(k) != caught_up.get(k) and not k.startswith(OWN))
+    diff = differences_from_a_fresh_full_build(b.config, tmp_path / "fresh")
     assert diff == [], diff
 
 
@@ -236,15 +226,8 @@ def test_a_build_that_finds_a_full_build_under_way_and_no_site_to_update_waits_f
     publishes what came in since."""
     b = make_site(tmp_path, tickets=20, days=2, search=False)
     (b.config.state_dir / "layout.json").unlink()
-    rendering, release = threading.Event(), threading.Event()
     real_keys = gb._listing_keys
-
-    def held_listing_keys(site):
-        rendering.set()
-        assert release.wait(60), "the test never let the full build go on"
-        yield from real_keys(site)
-
-    monkeypatch.setattr(gb, "_listing_keys", held_listing_keys)
+    rendering, release = _hold_full_builds(monkeypatch)
     reports: dict = {}
     first = threading.Thread(target=lambda: reports.update(first=build(b.config)))
     first.start()

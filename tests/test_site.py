@@ -10,7 +10,13 @@ import pytest
 from generator.build import build
 from intake_api.model import Actor, Role
 
-from .site_fixtures import BuiltSite, all_text_files, make_site
+from .site_fixtures import (
+    BuiltSite,
+    all_text_files,
+    differences_from_a_fresh_full_build,
+    make_site,
+    pages_name_a_withheld_ticket,
+)
 
 
 @pytest.fixture(scope="module")
@@ -202,7 +208,6 @@ def test_many_kinds_of_change_built_incrementally_equal_a_full_build(tmp_path):
     """Intake on a new day (a day page appears next to others), replies, closing with a
     rating, reopening, withholding: after incremental builds, the site equals a fresh one
     (listings, neighbours' prev/next links, home and department counters, feeds)."""
-    from generator.watch import run_slow_lane
     from intake_api.model import TicketCreate
 
     b = make_site(tmp_path / "one", tickets=120, days=4, search=False)
@@ -226,21 +231,9 @@ def test_many_kinds_of_change_built_incrementally_equal_a_full_build(tmp_path):
     report = build(b.config)
     assert report.mode == "incremental"
     # What the watcher runs next, as if its intervals (reports, warnings: 50 s; department
-    # profiles: an hour) had passed: current periods, profiles, shards, exports.
-    from generator.state import State
-
-    state = State(b.config.state_dir / "state.sqlite")
-    state.db.execute("DELETE FROM meta WHERE key IN ('reports:refreshed', 'reports:slow_refreshed', 'warnings:refreshed')")
-    state.close()
-    run_slow_lane(b.config)
-
-    full = b.config.__class__(**{**b.config.__dict__, "site_dir": tmp_path / "full-site", "state_dir": tmp_path / "full-state"})
-    build(full, full=True)
-    fresh, after = _snapshot(full.site_dir.resolve()), _snapshot(b.site)
-    # Reports are left out: a published report of a closed period is final by design
-    # (tests/test_reports.py covers their refresh); search shards are the slow lane's own.
-    own = ("open-data/", "reports/", "feeds/reports.", "search/")
-    diff = sorted(k for k in set(fresh) | set(after) if fresh.get(k) != after.get(k) and not k.startswith(own))
+    # profiles: an hour) had passed: current periods, profiles, shards, exports; then the
+    # site equals a fresh full build.
+    diff = differences_from_a_fresh_full_build(b.config, tmp_path / "fresh")
     assert diff == [], diff
 
 
@@ -311,19 +304,11 @@ def test_an_incremental_build_stops_at_the_id_of_a_withheld_ticket(tmp_path, mon
     """Incremental builds ask the state which ids are withheld (not a set loaded whole):
     a page that would name a confidential ticket still fails the build."""
     from generator.leakscan import LeakError
-    from generator.pages import ticket as ticket_page
-    from generator.render import Output
 
     b = make_site(tmp_path, tickets=30, days=2, search=False)
     live = b.config.site_dir.resolve()
     t = next(t for t in b.service.store.scan() if t.state.status == "in_progress" and t.state.is_public)
-    real = ticket_page.render
-
-    def naming_the_confidential_one(site, public):
-        out = real(site, public)
-        return Output(out.path, str(out.content) + f"<p>参见 {b.confidential_id}</p>", ids=out.ids, key=out.key)
-
-    monkeypatch.setattr(ticket_page, "render", naming_the_confidential_one)
+    pages_name_a_withheld_ticket(monkeypatch, b.confidential_id)
     b.service.act(t.id, {"action": "reply", "text": "已受理"}, actor=Actor(role=Role.DEPARTMENT, department=t.state.department))
     before = _snapshot(live)
     with pytest.raises(LeakError, match=f"id of withheld ticket {b.confidential_id}"):
@@ -337,23 +322,13 @@ def test_the_watcher_waits_longer_between_tries_of_a_build_that_keeps_failing(tm
     import threading
     import time
 
-    from generator.pages import ticket as ticket_page
-    from generator.render import Output
     from generator.watch import Watcher
 
     b = make_site(tmp_path, tickets=30, days=2, search=False)
     live = b.config.site_dir
     t = next(t for t in b.service.store.scan() if t.state.status == "in_progress" and t.state.is_public)
-    real = ticket_page.render
     mended = threading.Event()
-
-    def naming_the_confidential_one(site, public):
-        out = real(site, public)
-        if mended.is_set():
-            return out
-        return Output(out.path, str(out.content) + f"<p>参见 {b.confidential_id}</p>", ids=out.ids, key=out.key)
-
-    monkeypatch.setattr(ticket_page, "render", naming_the_confidential_one)
+    pages_name_a_withheld_ticket(monkeypatch, b.confidential_id, unless=mended)
     w = Watcher(b.config)
     poll = threading.Thread(target=w._poll_journal, daemon=True)
     poll.start()

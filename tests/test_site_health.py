@@ -14,12 +14,10 @@ from intake_api.app import create_app
 from intake_api.model import Actor, Role
 from intake_api.server import ApiSettings
 
-from .site_fixtures import make_site
+from .site_fixtures import make_site, pages_name_a_withheld_ticket
 
 
 def test_healthz_reports_failing_builds_and_changes_waiting_to_be_published(tmp_path, monkeypatch):
-    from generator.pages import ticket as ticket_page
-    from generator.render import Output
     from generator.watch import Watcher
 
     b = make_site(tmp_path, tickets=30, days=2, search=False)
@@ -47,16 +45,8 @@ def test_healthz_reports_failing_builds_and_changes_waiting_to_be_published(tmp_
         assert h["status"] == "degraded" and h["publishing"]["waiting_s"] == 61
 
         # Every build fails on a leak until it is mended.
-        real = ticket_page.render
         mended = threading.Event()
-
-        def naming_the_confidential_one(site, public):
-            out = real(site, public)
-            if mended.is_set():
-                return out
-            return Output(out.path, str(out.content) + f"<p>参见 {b.confidential_id}</p>", ids=out.ids, key=out.key)
-
-        monkeypatch.setattr(ticket_page, "render", naming_the_confidential_one)
+        pages_name_a_withheld_ticket(monkeypatch, b.confidential_id, unless=mended)
         w = Watcher(config)
         w.hold_alive()
         poll = threading.Thread(target=w._poll_journal, daemon=True)
