@@ -32,8 +32,7 @@ def site_status(config: BuildConfig, now: datetime | None = None) -> dict:
     the wall clock). `failures`, `failing_since` and
     `full_build` ("none", "due", "running", "failed"): the running watcher's builds.
     """
-    state = config.state_dir / "state.sqlite"
-    cursor = (read_meta(state, "cursor") if state.exists() else None) or START
+    cursor = published_cursor(config) or START
     journal = Journal(config.data_dir / "journal", durable=False)
     waiting = None
     if journal.head() != cursor:
@@ -48,6 +47,12 @@ def site_status(config: BuildConfig, now: datetime | None = None) -> dict:
             saved = json.loads((config.state_dir / STATUS_FILE).read_text(encoding="utf-8"))
             out.update({k: saved[k] for k in ("failures", "failing_since", "full_build") if k in saved})
     return out
+
+
+def published_cursor(config: BuildConfig) -> str | None:
+    """The journal position the live site is built through (None: no build state yet)."""
+    state = config.state_dir / "state.sqlite"
+    return read_meta(state, "cursor") if state.exists() else None
 
 
 def _watcher_alive(config: BuildConfig) -> bool:

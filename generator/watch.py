@@ -34,7 +34,7 @@ from intake_api.settings import Settings
 
 from .build import build, full_build_due, full_build_running, remove_trash_later, warm_up
 from .config import BuildConfig
-from .status import ALIVE_FILE, STATUS_FILE
+from .status import ALIVE_FILE, STATUS_FILE, published_cursor
 
 log = logging.getLogger(__name__)
 
@@ -237,13 +237,8 @@ class Watcher:
         """Whether the journal holds changes the last build did not publish."""
         from intake_api.journal import Journal
 
-        from .state import read_meta
-
-        path = self.config.state_dir / "state.sqlite"
-        if not path.exists():
-            return True
-        cursor = read_meta(path, "cursor") or ""
-        return Journal(self.config.data_dir / "journal", durable=False).head() != cursor
+        cursor = published_cursor(self.config)
+        return cursor is None or Journal(self.config.data_dir / "journal", durable=False).head() != cursor
 
     def run(self) -> None:
         self.hold_alive()
