@@ -332,19 +332,23 @@ def _batches(store: Store) -> Iterator[list[Path]]:
         yield batch
 
 
-def _backlinks(config, store, state, setup, scanner, writer, report) -> None:
-    """Re-render the ticket pages whose "首发聚焦" links this build's episode coverage changed.
+def _backlinks(config, store, state, setup, scanner) -> list[Output]:
+    """The ticket pages (and feeds) whose "首发聚焦" links this build's episode coverage
+    changed, rendered again; the links they now show are remembered.
 
-    The workers render ticket pages with the coverage of the previous build (coverage by
-    query needs the rows this build is making); the few pages it changed are redone here.
+    A build renders ticket pages with the coverage of the previous build (coverage by
+    query needs the rows this build is making); the few pages whose links it changed
+    (a new ticket a query matches, an older one it pushed out of the query's limit) are
+    redone in the same build, not left to the next change, which would pay for them.
     """
     try:
         from .episodes import covered_in, episodes_by_ticket, remember_links
     except ModuleNotFoundError:
-        return
+        return []
     old = setup.episodes_by_ticket
     new = episodes_by_ticket(config, covered_in(state))
     stale = sorted(t for t in set(old) | set(new) if old.get(t) != new.get(t) and state.is_public(t))
+    outs: list[Output] = []
     if stale:
         renderer = TicketRenderer(dataclasses.replace(setup, episodes_by_ticket=new), state=state)
         for tid in stale:
@@ -353,11 +357,19 @@ def _backlinks(config, store, state, setup, scanner, writer, report) -> None:
                 public = renderer.publicize(ticket)
             except (CorruptTicket, RedactionError):
                 continue
-            for out in (ticket_page.render(renderer.site, public), *render_ticket_feed(renderer.site, public)):
-                scanner.literals[tid] = private_literals(ticket)
-                scanner.check(out)
-                writer.write(out)
+            scanner.literals[tid] = private_literals(ticket)
+            outs += [ticket_page.render(renderer.site, public), *render_ticket_feed(renderer.site, public)]
     remember_links(state, new)
+    return outs
+
+
+def _covered_meta(state: State) -> str | None:
+    """The episodes' covered tickets as the state keeps them (changed by a query's new match)."""
+    try:
+        from .episodes import COVERED_META
+    except ModuleNotFoundError:
+        return None
+    return state.get_meta(COVERED_META)
 
 
 def _relinked(state: State, index: dict) -> list[str]:
@@ -467,7 +479,9 @@ def _full_locked(config: BuildConfig, catalog: Catalog) -> BuildReport:
                         scanner.check(out)
                         writer.write(out)
             with timer.stage("sections"):
-                _backlinks(config, store, state, setup, scanner, writer, report)
+                for out in _backlinks(config, store, state, setup, scanner):
+                    scanner.check(out)
+                    writer.write(out)
             with timer.stage("feeds"):
                 from .pages import feeds as feed_pages
 
@@ -816,10 +830,10 @@ def _incremental(config: BuildConfig, catalog: Catalog, state: State, live: Path
     setup = WorkerSetup(
         data_dir=config.data_dir, catalog_dir=config.catalog_dir, out_dir=live, layout=layout,
         base=config.base_url, now=now, episodes_by_ticket=_content(config),
+        site_url=config.site_url or catalog.city.site_url,
     )
     renderer = TicketRenderer(setup, state=state)
     site = renderer.site
-    site.site_url = config.site_url or catalog.city.site_url
     # Only confidential and hidden ids are secret; a faulted ticket's id may stay in the
     # pages that link to it (its own page and its row are gone).
     scanner = LeakScanner(withheld=Withheld(state, faults=(HELD_BACK, INVALID)))
@@ -837,6 +851,7 @@ def _incremental(config: BuildConfig, catalog: Catalog, state: State, live: Path
         # matched new tickets) are re-rendered although no journal entry names them.
         relinked = _relinked(state, setup.episodes_by_ticket)
         ids += [t for t in relinked if t not in ids]
+        covered_before = _covered_meta(state)
         with timer.stage("tickets"):
             for tid in ids:
                 old = state.get_row(tid)
@@ -921,6 +936,10 @@ def _incremental(config: BuildConfig, catalog: Catalog, state: State, live: Path
                 outputs += list(section.changed(site, before, after))
                 if content_changed:  # an episode, 专报 or top.yaml was edited
                     outputs += list(section.periodic(site))
+            if _covered_meta(state) != covered_before:  # a query matched, or let go of, a ticket
+                redone = _backlinks(config, store, state, setup, scanner)
+                paths = {out.path for out in redone}
+                outputs = [out for out in outputs if out.path not in paths] + redone
             if content_changed:
                 home.refresh_extras(site)
                 state.set_meta("content_fingerprint", content_fp)

@@ -183,7 +183,7 @@ def test_index_is_newest_first_and_external_video_is_a_link(media_site: MediaSit
 def test_ticket_pages_link_back_to_their_episodes(media_site: MediaSite):
     page = media_site.read(f"tickets/{media_site.open_id}/index.html")
     assert 'href="/episodes/001-temp-power/"' in page and "第1期：凤凰水城的临时电" in page
-    # A query match links back too (from the second build on).
+    # A query match links back too.
     page = media_site.read(f"tickets/{media_site.phone_id}/index.html")
     assert 'href="/episodes/001-temp-power/"' in page
 
@@ -298,3 +298,41 @@ def test_a_full_build_remembers_the_links_its_ticket_pages_show(media_site: Medi
         assert episodes.relinked_tickets(site.state, index) == []
     finally:
         site.state.close()
+
+
+def test_a_new_ticket_a_query_matches_links_to_its_episode_in_the_build_that_publishes_it(media_site: MediaSite, tmp_path):
+    """The "首发聚焦" box of a new ticket an episode's query matches is on its page as soon
+    as the page is public, and the next, unrelated change does not pay for redoing it."""
+    from intake_api.clock import FixedClock
+    from intake_api.service import Service
+
+    from .media_fixtures import OPERATOR, TicketCreate
+
+    root = tmp_path / "copy"
+    shutil.copytree(media_site.root / "data", root / "data")
+    config = config_for(root, root / "data", media_site.config.content_dir)
+    with media_sections():
+        build(config, full=True)
+        svc = Service(data_dir=root / "data", catalog=media_site.catalog, clock=FixedClock(END), durable=False,
+                      detect_duplicates=False)
+        new = svc.create(TicketCreate(channel="hotline", content="凤凰水城的临时电今天又跳闸了，请供电公司看看。", area="lanshan"),
+                         actor=OPERATOR).ticket.id
+        report = build(config)
+        assert report.mode == "incremental"
+        site = live_root(config.site_dir)
+        page = (site / f"tickets/{new}/index.html").read_text(encoding="utf-8")
+        assert 'href="/episodes/001-temp-power/"' in page and "第1期：凤凰水城的临时电" in page
+        assert new in (site / "episodes/001-temp-power/index.html").read_text(encoding="utf-8")
+        # The next change, to a ticket no episode covers, renders that ticket alone.
+        other = next(t.id for t in svc.store.scan() if t.state.is_public and t.state.status == "in_progress"
+                     and "凤凰水城" not in t.state.content and t.state.category != "labor.wage_arrears")
+        svc.act(other, {"action": "reply", "text": "已安排人员处理。"}, actor=svc_department(svc, other))
+        report = build(config)
+        assert report.mode == "incremental" and report.tickets == 1
+        assert 'href="/episodes/001-temp-power/"' in (site / f"tickets/{new}/index.html").read_text(encoding="utf-8")
+
+
+def svc_department(svc, tid: str):
+    from intake_api.model import Actor, Role
+
+    return Actor(role=Role.DEPARTMENT, department=svc.store.get(tid).state.department, name="dept-test")
