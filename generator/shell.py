@@ -148,13 +148,17 @@ def build_shell(*, config_file: Path, out_dir: Path, base_url: str = "/") -> Lay
 
     mkdocs builds into a temporary folder (its build empties its site_dir) whose files
     are then copied into out_dir, so that pages already in out_dir survive. The layout
-    page and the files the generator owns (sitemap) are not copied.
+    page and the files the generator owns (sitemap) are not copied. The temporary
+    folder is made inside out_dir (a build's staging folder): a build killed meanwhile
+    leaves it there, where the next build's clean-up of abandoned builds removes it,
+    not in the system's temporary folder.
     """
     if not (base_url.startswith("/") and base_url.endswith("/")):
         raise ShellError(f"base_url must start and end with '/': {base_url!r}")
     out_dir = Path(out_dir)
     start = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="shoufa-shell-") as tmp:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".shell-", dir=out_dir) as tmp:
         site = Path(tmp)
         config = _run_mkdocs(Path(config_file), site)
         layout_html = (site / LAYOUT_PAGE / "index.html").read_text(encoding="utf-8")
@@ -169,7 +173,6 @@ def build_shell(*, config_file: Path, out_dir: Path, base_url: str = "/") -> Lay
             )
         )
         head, tail = _cut(layout_html, page_url=f"{base_url}{LAYOUT_PAGE}/")
-        out_dir.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(out_dir / LAYOUT_PAGE, ignore_errors=True)
         shutil.copytree(site, out_dir, dirs_exist_ok=True)
     log.info("built the shell into %s in %.2f s", out_dir, time.monotonic() - start)

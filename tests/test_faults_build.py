@@ -391,7 +391,9 @@ def test_a_build_killed_midway_leaves_the_previous_site_and_the_next_build_compl
     for d in (small, big):
         shutil.copytree(CATALOG_DIR, d / "catalog")
     site_dir = tmp_path / "www" / "site"
-    env = os.environ | {"SOURCE_DATE_EPOCH": "1795838400", "PYTHONUNBUFFERED": "1"}
+    tmp = tmp_path / "tmp"  # the system's temporary folder, for these processes
+    tmp.mkdir()
+    env = os.environ | {"SOURCE_DATE_EPOCH": "1795838400", "PYTHONUNBUFFERED": "1", "TMPDIR": str(tmp)}
     demo = ["demo", "--days", "10", "--end", "2026-11-28T04:00:00+00:00", "--workers", "1"]
     subprocess.run(_shoufa(*demo, "--tickets", "60", data=small, site_dir=site_dir), check=True, env=env, cwd=tmp_path,
                    capture_output=True)
@@ -448,6 +450,9 @@ def test_a_build_killed_midway_leaves_the_previous_site_and_the_next_build_compl
     assert not list(site_dir.parent.glob(".site-trash-*")), "the command returned before the old site was deleted"
     assert sorted(p.name for p in state_dir.iterdir() if p.name.startswith("state.sqlite")) == ["state.sqlite"]
     assert not list(site_dir.parent.glob(".site.link-*"))
+    # What the killed builds had in the making was in their own staging folders, now gone:
+    # nothing of them is left in the system's temporary folder either.
+    assert sorted(p.name for p in tmp.iterdir()) == []
     # And an incremental build after it works from the new state.
     assert subprocess.run(_shoufa("build", "--no-slow", data=small, site_dir=site_dir), env=env, cwd=tmp_path,
                           capture_output=True).returncode == 0
