@@ -55,6 +55,7 @@ class Watcher:
         self._retry_at = 0.0  # monotonic time before which the journal poll does not retry
         self._last_slow = 0.0
         self._slow_proc: multiprocessing.process.BaseProcess | None = None
+        self._slow_again = False  # a run was asked for while one was under way (a full build swapped)
         # Full builds, in a child process: due (and forced by `--full`), failed in a row,
         # not tried again before.
         self.full_due = False
@@ -216,11 +217,18 @@ class Watcher:
             self._alive = fd
 
     def slow(self, *, force: bool = False) -> None:
-        """Start the slow lane in a child process (unless one is still running)."""
+        """Start the slow lane in a child process (unless one is still running).
+
+        A forced run asked for while one is under way (after a full build's swap, that
+        one may be writing into the replaced site) starts as soon as it ends, at the
+        next tick, not an interval later.
+        """
         if self._slow_proc is not None and self._slow_proc.is_alive():
+            self._slow_again |= force
             return
-        if not force and time.monotonic() - self._last_slow < self.slow_interval:
+        if not (force or self._slow_again) and time.monotonic() - self._last_slow < self.slow_interval:
             return
+        self._slow_again = False
         self._last_slow = time.monotonic()
         code = self._slow_proc.exitcode if self._slow_proc is not None else None
         if code and code < 0:  # killed (the server stopping takes its process group along)
