@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 
-def read_from(path: Path | str, offset: int = 0) -> bytes:
-    """The bytes of a file from offset to the end it has now.
+def read_from(path: Path | str, offset: int = 0, size: int | None = None) -> bytes:
+    """The bytes of a file from offset to the end it has now (at most `size` of them).
 
     Four system calls (open, fstat, pread, close), where `Path.read_bytes` makes seven and
     a buffered read with a seek nine; each one a thread waits in gives the interpreter
@@ -16,6 +16,8 @@ def read_from(path: Path | str, offset: int = 0) -> bytes:
     fd = os.open(path, os.O_RDONLY)
     try:
         want = os.fstat(fd).st_size - offset
+        if size is not None:
+            want = min(want, size)
         chunks = []
         while want > 0 and (chunk := os.pread(fd, want, offset)):
             chunks.append(chunk)

@@ -42,6 +42,10 @@ RACY_NS = 100_000_000
 # A pending file is created this long, all empty lines; a batch's record then overwrites
 # blocks it already has, and its fdatasync writes data without a file system commit.
 PENDING_SIZE = 64 * 1024
+# `read_since` with a limit reads a segment in pieces of about this much a change, and at
+# least the second figure.
+LIMIT_LINE_BYTES = 256
+LIMIT_READ_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -192,7 +196,13 @@ class Journal:
             return False
 
     def read_since(self, cursor: str = START, *, limit: int | None = None) -> tuple[list[Change], str]:
-        """Return the changes after `cursor` and the cursor to resume from."""
+        """Return the changes after `cursor` and the cursor to resume from.
+
+        With a limit, a segment is read a piece at a time (about `LIMIT_LINE_BYTES` a
+        change asked for, at least `LIMIT_READ_BYTES`): the health check asks for the
+        one oldest change not yet published, and a day's segment of Linyi's changes
+        holds megabytes.
+        """
         seg_name, _, off = cursor.partition(":")
         offset = int(off or 0)
         out: list[Change] = []
@@ -200,18 +210,28 @@ class Journal:
         for name in self.segments():
             if name < seg_name:
                 continue
+            path = self._segment(name)
             start = offset if name == seg_name else 0
-            data = read_from(self._segment(name), start)
-            end = data.rfind(b"\n") + 1  # only complete lines
-            pos = 0
-            for line in data[:end].splitlines(keepends=True):
-                pos += len(line)
-                line = line.strip()
-                if line:
-                    out.append(_change(orjson.loads(line)))
-                if limit is not None and len(out) >= limit:
-                    return out, f"{name}:{start + pos}"
-            new_cursor = f"{name}:{start + end}"
+            size = None
+            while True:
+                if limit is not None:
+                    size = max(size or 0, LIMIT_READ_BYTES, (limit - len(out)) * LIMIT_LINE_BYTES)
+                data = read_from(path, start, size)
+                end = data.rfind(b"\n") + 1  # only complete lines
+                pos = 0
+                for line in data[:end].splitlines(keepends=True):
+                    pos += len(line)
+                    line = line.strip()
+                    if line:
+                        out.append(_change(orjson.loads(line)))
+                    if limit is not None and len(out) >= limit:
+                        return out, f"{name}:{start + pos}"
+                start += end
+                if size is None or len(data) < size:
+                    break  # the end the segment has now
+                if not end:
+                    size *= 2  # a line longer than the piece
+            new_cursor = f"{name}:{start}"
         return out, new_cursor
 
 

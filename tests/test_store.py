@@ -353,3 +353,45 @@ def test_the_canonical_timestamp_is_the_one_strftime_made():
         assert format_ts(dt) == utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
     check()
+
+
+def test_reading_a_few_changes_reads_a_piece_of_a_big_segment_and_resumes_right(tmp_path, monkeypatch):
+    """The health check asks for the oldest change not yet published: a day's segment
+    of megabytes is not read whole for it, and the changes read a few at a time, from
+    pieces that cut lines anywhere (a line longer than a piece too), are the same as read
+    at once."""
+    from datetime import timedelta
+
+    from intake_api import fileio, journal
+    from intake_api.journal import Change, Journal
+
+    j = Journal(tmp_path / "j", durable=False)
+    day1 = [Change(f"LY20261128{i:06d}", i % 7 + 1, "replied" if i % 3 else "x" * (i % 400), "t")
+            for i in range(40_000)]
+    day2 = [Change(f"LY20261129{i:06d}", 1, "received", "t") for i in range(300)]
+    j.append(day1, now=T0)
+    j.append(day2, now=T0 + timedelta(days=1))
+    segment = sorted(j.root.glob("*.jsonl"))[0]
+    assert segment.stat().st_size > 3_000_000
+    everything, end = j.read_since(START)
+    assert everything == day1 + day2 and end == j.head()
+
+    read = []
+    real = journal.read_from
+    monkeypatch.setattr(journal, "read_from", lambda *a: read.append(len(out := real(*a))) or out)
+    first, cursor = j.read_since(START, limit=1)
+    assert first == day1[:1] and sum(read) <= journal.LIMIT_READ_BYTES
+    assert j.read_since(cursor, limit=1)[0] == day1[1:2]
+
+    monkeypatch.setattr(journal, "LIMIT_READ_BYTES", 97)
+    monkeypatch.setattr(journal, "LIMIT_LINE_BYTES", 13)
+    for limit in (1, 5, 333):
+        got, cursor = [], START
+        while True:
+            changes, cursor = j.read_since(cursor, limit=limit)
+            if not changes:
+                break
+            assert len(changes) <= limit
+            got += changes
+        assert got == everything and cursor == end, limit
+    assert fileio.read_from(segment, 10, 5) == segment.read_bytes()[10:15]
