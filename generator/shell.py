@@ -155,7 +155,7 @@ def build_shell(*, config_file: Path, out_dir: Path, base_url: str = "/") -> Lay
     """
     if not (base_url.startswith("/") and base_url.endswith("/")):
         raise ShellError(f"base_url must start and end with '/': {base_url!r}")
-    out_dir = Path(out_dir)
+    out_dir = Path(out_dir).resolve()  # mkdocs takes a relative site_dir as relative to its config
     start = time.monotonic()
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".shell-", dir=out_dir) as tmp:

@@ -382,6 +382,25 @@ def _shoufa(*args: str, data: Path, site_dir: Path) -> list[str]:
             "--site-dir", str(site_dir), *args]
 
 
+def test_the_command_line_builds_with_relative_folders_and_writes_only_into_them(tmp_path):
+    """`shoufa build` run where the data lives, with the default ./site: every file of the
+    build lands under the working folder, none next to mkdocs.yml (which mkdocs takes a
+    relative output folder to be relative to)."""
+    shutil.copytree(CATALOG_DIR, tmp_path / "data" / "catalog")
+    before = sorted(p.name for p in ROOT.iterdir())
+    cli = [sys.executable, "-m", "intake_api.cli", "--data-dir", "data", "--content-dir", str(ROOT / "content")]
+    env = os.environ | {"SOURCE_DATE_EPOCH": "1795838400", "TMPDIR": str(tmp_path)}
+    subprocess.run([*cli, "demo", "--tickets", "30", "--days", "2", "--end", "2026-11-28T04:00:00+00:00", "--workers", "1"],
+                   check=True, env=env, cwd=tmp_path, capture_output=True)
+    for args in (["build", "--full", "--no-slow", "--workers", "1"], ["build", "--no-slow"]):
+        done = subprocess.run([*cli, *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180)
+        assert done.returncode == 0, done.stderr[-2000:]
+    site = tmp_path / "site"
+    assert site.is_symlink() and (site / "index.html").is_file() and (site / "tickets" / "index.html").is_file()
+    assert sorted(p.name for p in ROOT.iterdir()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([".site-state", "data", "site", site.resolve().name])
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_a_build_killed_midway_leaves_the_previous_site_and_the_next_build_completes(tmp_path):
