@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mkdocs.config.defaults import MkDocsConfig
+from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File, Files
 
 ASSETS_DIR = Path(__file__).parent / "assets"
@@ -19,3 +20,26 @@ def on_files(files: Files, *, config: MkDocsConfig) -> Files:
             files.remove(existing)
         files.append(File.generated(config, src_uri, abs_src_path=str(path)))
     return files
+
+
+# Material treats every <link rel="alternate"> as a translation of the page and fetches
+# `sitemap.xml` next to it (its language selector). Our alternates are feeds, in
+# /feeds/ and its day folders: two requests per page view that end in 404, and a
+# console error. Only links with hreflang (a translation) are meant; the bundle is
+# patched to ask for those alone.
+ALTERNATE_SELECTOR = b'"link[rel=alternate]"'
+TRANSLATIONS_ONLY = b'"link[rel=alternate][hreflang]"'
+
+
+def on_post_build(*, config: MkDocsConfig) -> None:
+    """Patch Material's bundle: no sitemap requests for the pages' feed links."""
+    bundles = sorted((Path(config.site_dir) / "assets" / "javascripts").glob("bundle.*.min.js"))
+    if len(bundles) != 1:
+        raise PluginError(f"expected one Material bundle in assets/javascripts/, found {len(bundles)}")
+    code = bundles[0].read_bytes()
+    if code.count(ALTERNATE_SELECTOR) != 1:
+        raise PluginError(
+            f"{bundles[0].name}: Material's selector {ALTERNATE_SELECTOR.decode()} is not there once "
+            "(a new Material version?); see on_post_build in site_src/hooks.py"
+        )
+    bundles[0].write_bytes(code.replace(ALTERNATE_SELECTOR, TRANSLATIONS_ONLY))

@@ -170,3 +170,75 @@ def test_search_says_so_when_its_index_cannot_be_loaded(served, page):
     page.goto(f"{base}/search/")
     page.wait_for_function("document.getElementById('search').textContent.includes('搜索索引暂时无法加载')")
     assert page.locator("#search .pagefind-ui__search-input").count() == 0
+
+
+PHONE = {"width": 360, "height": 780}
+DESKTOP = {"width": 1280, "height": 900}
+
+
+def _one_of_each_kind(built: BuiltSite) -> list[str]:
+    """The URL paths of one page of each kind a citizen reaches (a storm's first report
+    is the ticket page with the most on it)."""
+    site = built.site
+
+    def first(pattern: str) -> str:
+        found = sorted(site.glob(pattern))
+        assert found, f"the test site has no page {pattern}"
+        return "/" + found[0].parent.relative_to(site).as_posix() + "/"
+
+    return ["/", "/tickets/", first("tickets/2*/*/*/index.html"), first("tickets/category/*/index.html"),
+            "/departments/", first("departments/*/index.html"), first("departments/*/2*/index.html"),
+            f"/tickets/{built.storm_id}/", "/episodes/", first("episodes/0*/index.html"), "/rankings/", "/top/",
+            first("reports/daily/2*/index.html"), first("reports/monthly/2*/index.html"), "/search/", "/about/"]
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_every_kind_of_page_fits_the_screen_and_loads_without_an_error(served, browser, viewport):
+    """No page scrolls sideways on a 360-pixel phone (tables too wide for it scroll in
+    their own box, or become cards), and none asks for a file that is not there (Material
+    fetched a sitemap.xml next to every feed a page links to) or logs an error."""
+    built, base = served
+    with open_page(browser, viewport=viewport) as page:
+        # Long episode videos are the web server's /media/, not the site's (content/episodes/README.md).
+        missing: list[str] = []
+        media: list[str] = []
+        page.on("response", lambda r: (media if r.url.startswith(f"{base}/media/") else missing).append(r.url)
+                if r.status >= 400 else None)
+        for path in _one_of_each_kind(built):
+            page.goto(f"{base}{path}")
+            page.wait_for_load_state("networkidle")
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= viewport["width"], f"{path} is {width} px wide on a {viewport['width']} px screen"
+        assert missing == []
+        errors = [line for line in page.console_lines if line.startswith(("error", "pageerror", "failed"))]
+        # What is left: the browser's own line for each missing video ("... status of 404").
+        assert len(errors) == len(media) and all("status of 404" in line for line in errors), errors
+
+
+def test_on_a_phone_each_ticket_of_a_listing_is_a_card(served, browser):
+    """Id and status side by side, the citizen's text below at full width, then the time
+    and the department; on a desktop the same markup is a table row."""
+    built, base = served
+    day = _one_of_each_kind(built)[2]
+    for viewport in (PHONE, DESKTOP):
+        with open_page(browser, viewport=viewport) as page:
+            page.goto(f"{base}{day}")
+            row = page.locator("table.shoufa-tickets tbody tr").first
+            cells = [row.locator("td").nth(i).bounding_box() for i in range(5)]
+            ident, received, text, department, status = cells
+            if viewport is PHONE:
+                assert page.locator("table.shoufa-tickets thead").bounding_box()["height"] <= 1  # read out, not shown
+                assert abs(ident["y"] - status["y"]) < 8 and status["x"] > ident["x"] + ident["width"]
+                assert text["y"] >= ident["y"] + ident["height"] and text["width"] > 0.85 * (PHONE["width"] - 32)
+                assert received["y"] >= text["y"] + text["height"] and abs(received["y"] - department["y"]) < 8
+            else:
+                assert len({round(c["y"]) for c in cells}) == 1, "one row, five columns"
+                assert ident["x"] < received["x"] < text["x"] < department["x"] < status["x"]
+    page_path = _one_of_each_kind(built)[9]  # an episode: its covered tickets' text wraps in its column
+    with open_page(browser, viewport=DESKTOP) as page:
+        page.goto(f"{base}{page_path}")
+        table = page.locator("table.shoufa-tickets--covered")
+        if table.count():
+            content = page.locator("article.md-content__inner").bounding_box()
+            box = table.bounding_box()
+            assert box["x"] + box["width"] <= content["x"] + content["width"] + 1
